@@ -1,0 +1,56 @@
+package ssrf
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxURLLength is the longest URL the mesh accepts, in bytes.
+const MaxURLLength = 8192
+
+// ParseURL checks that raw is a URL the mesh may fetch: absolute http or
+// https, a host, no credentials, at most MaxURLLength bytes. Addresses are
+// checked later, at connect time; this refuses only what no tier can fetch
+// and what browsers and Go would parse differently (backslashes, bracketed
+// non-IPv6 hosts). The error text is safe to return to clients.
+func ParseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("empty URL")
+	}
+	if len(raw) > MaxURLLength {
+		return nil, fmt.Errorf("URL is %d bytes, longer than the %d-byte limit", len(raw), MaxURLLength)
+	}
+	if strings.ContainsAny(raw, "\\\x00\r\n\t ") {
+		return nil, errors.New("URL contains a backslash, whitespace or control character")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("malformed URL: %v", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	case "":
+		return nil, errors.New("URL is not absolute (no scheme)")
+	default:
+		return nil, fmt.Errorf("scheme %q is not supported: only http and https", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, errors.New("URL has no host")
+	}
+	if u.User != nil {
+		return nil, errors.New("URL carries credentials (user:password@); pass an Authorization header instead")
+	}
+	if p := u.Port(); p != "" {
+		var n int
+		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("port %q is out of range", p)
+		}
+	}
+	return u, nil
+}

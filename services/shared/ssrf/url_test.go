@@ -1,0 +1,41 @@
+package ssrf_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+)
+
+func TestParseURL(t *testing.T) {
+	cases := []struct {
+		raw string
+		ok  bool
+	}{
+		{"https://example.com/a?b=c#d", true},
+		{"http://example.com:8080/", true},
+		{"HTTP://Example.com/", true},
+		{"http://[2001:db8::1]/", true},
+		{"", false},
+		{"example.com/path", false},
+		{"/relative", false},
+		{"ftp://example.com/", false},
+		{"file:///etc/passwd", false},
+		{"javascript:alert(1)", false},
+		{"gopher://127.0.0.1:25/", false},
+		{"http://", false},
+		{"http://user:pw@example.com/", false},
+		{`http://evil.com\@127.0.0.1/`, false},
+		{"http://[127.0.0.1]/", false}, // bracketed non-IPv6 host (CVE-2025-47912)
+		{"http://exa mple.com/", false},
+		{"http://example.com:99999/", false},
+		{"http://%zz/", false},
+		{"http://example.com/" + strings.Repeat("a", ssrf.MaxURLLength), false},
+	}
+	for _, c := range cases {
+		_, err := ssrf.ParseURL(c.raw)
+		if (err == nil) != c.ok {
+			t.Errorf("ParseURL(%.60q): err=%v, want ok=%v", c.raw, err, c.ok)
+		}
+	}
+}
