@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
-	"strings"
 	"time"
 
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	"github.com/fetchmesh/fetchmesh/services/shared/classify"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+	"github.com/fetchmesh/fetchmesh/services/shared/target"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -134,32 +134,13 @@ func (f *Fetcher) Validate(req Request) error {
 	if req.Timeout < 0 || req.Timeout > f.limits.MaxTotal {
 		return fmt.Errorf("timeout %s is outside 0..%s", req.Timeout, f.limits.MaxTotal)
 	}
+	if len(req.Headers) > target.MaxHeaders {
+		return fmt.Errorf("%d headers, more than %d", len(req.Headers), target.MaxHeaders)
+	}
 	for _, h := range req.Headers {
-		if err := CheckHeader(h.GetName(), h.GetValue()); err != nil {
+		if err := target.CheckHeader(h.GetName(), h.GetValue()); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// Headers a caller may not set: the transport owns them.
-var forbiddenHeaders = map[string]bool{
-	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
-	"Keep-Alive": true, "Upgrade": true, "Te": true, "Trailer": true, "Proxy-Authorization": true,
-	"Proxy-Connection": true, "Accept-Encoding": true,
-}
-
-// CheckHeader refuses headers the fetcher owns and malformed ones.
-func CheckHeader(name, value string) error {
-	canon := http.CanonicalHeaderKey(name)
-	if name == "" || strings.ContainsAny(name, " :\r\n\t") {
-		return fmt.Errorf("header name %q is invalid", name)
-	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return fmt.Errorf("header %s has a control character in its value", canon)
-	}
-	if forbiddenHeaders[canon] {
-		return fmt.Errorf("header %s cannot be set by callers", canon)
 	}
 	return nil
 }
@@ -176,7 +157,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > f.limits.MaxRedirects {
 		return errTooManyRedirects
 	}
-	if _, err := ssrf.ParseURL(req.URL.String()); err != nil {
+	if _, err := target.ParseURL(req.URL.String()); err != nil {
 		return &errBadRedirect{err}
 	}
 	// Never carry credentials to another host, subdomains included.
@@ -193,7 +174,7 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 func (f *Fetcher) Fetch(ctx context.Context, req Request) Result {
 	start := time.Now()
 	res := Result{Timings: &commonv1.Timings{}}
-	u, err := ssrf.ParseURL(req.URL)
+	u, err := target.ParseURL(req.URL)
 	if err != nil {
 		return res.fail(start, commonv1.ErrorKind_ERROR_KIND_INVALID_URL, err.Error(), false)
 	}

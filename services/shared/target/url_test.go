@@ -1,10 +1,10 @@
-package ssrf_test
+package target_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+	"github.com/fetchmesh/fetchmesh/services/shared/target"
 )
 
 func TestParseURL(t *testing.T) {
@@ -30,10 +30,10 @@ func TestParseURL(t *testing.T) {
 		{"http://exa mple.com/", false},
 		{"http://example.com:99999/", false},
 		{"http://%zz/", false},
-		{"http://example.com/" + strings.Repeat("a", ssrf.MaxURLLength), false},
+		{"http://example.com/" + strings.Repeat("a", target.MaxURLLength), false},
 	}
 	for _, c := range cases {
-		_, err := ssrf.ParseURL(c.raw)
+		_, err := target.ParseURL(c.raw)
 		if (err == nil) != c.ok {
 			t.Errorf("ParseURL(%.60q): err=%v, want ok=%v", c.raw, err, c.ok)
 		}

@@ -1,8 +1,12 @@
-package ssrf
+// Package target holds the rules every tier applies to what a caller asks
+// it to fetch: which URLs are fetchable at all and which request headers a
+// caller may set. (Which addresses may be connected to is package ssrf.)
+package target
 
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -53,4 +57,30 @@ func ParseURL(raw string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// Headers a caller may not set: the transport owns them.
+var forbiddenHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Upgrade": true, "Te": true, "Trailer": true, "Proxy-Authorization": true,
+	"Proxy-Connection": true, "Accept-Encoding": true,
+}
+
+// MaxHeaders is the most extra request headers a caller may set.
+const MaxHeaders = 50
+
+// CheckHeader refuses malformed headers and those the transport owns. The
+// error text is safe to return to clients.
+func CheckHeader(name, value string) error {
+	canon := http.CanonicalHeaderKey(name)
+	if name == "" || strings.ContainsAny(name, " :\r\n\t\x00") {
+		return fmt.Errorf("header name %q is invalid", name)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf("header %s has a control character in its value", canon)
+	}
+	if forbiddenHeaders[canon] {
+		return fmt.Errorf("header %s cannot be set by callers", canon)
+	}
+	return nil
 }

@@ -1,0 +1,111 @@
+package mesh
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+)
+
+// Options choose the mesh's addresses and extras. Empty addresses mean
+// "127.0.0.1:0": a free port, read back from the process's log.
+type Options struct {
+	BinDir string
+	Log    io.Writer // every process's output, line-prefixed with its name
+
+	TestWeb, GatewayGRPC, GatewayHTTP, StaticFetcher, Coordinator, RenderNode, DecodoProxy string
+
+	// Args and Env add flags and environment variables per process name.
+	Args map[string][]string
+	Env  map[string][]string
+}
+
+// Mesh is the running mesh.
+type Mesh struct {
+	procs []*Proc // in start order
+	// TestWeb is the test web's host:port; TestWebURL its base URL.
+	TestWeb, TestWebURL string
+	// GatewayGRPC is the gateway's gRPC host:port; RESTURL its REST base URL.
+	GatewayGRPC, RESTURL string
+}
+
+func or0(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}
+
+// Start starts the test web and the five services, in dependency order.
+// On error, whatever was started is stopped.
+func Start(o Options) (m *Mesh, err error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	m = &Mesh{}
+	defer func() {
+		if err != nil {
+			m.Stop()
+		}
+	}()
+	start := func(name string, args ...string) (*Proc, error) {
+		p, err := StartProc(name, filepath.Join(o.BinDir, name), append(args, o.Args[name]...), o.Env[name], o.Log)
+		if err != nil {
+			return nil, err
+		}
+		m.procs = append(m.procs, p)
+		return p, nil
+	}
+	web, err := start("testweb", "-listen", or0(o.TestWeb))
+	if err != nil {
+		return nil, err
+	}
+	m.TestWeb = web.Addrs["http"]
+	m.TestWebURL = "http://" + m.TestWeb
+	static, err := start("static-fetcher", "-listen", or0(o.StaticFetcher), "-ssrf-allow", m.TestWeb)
+	if err != nil {
+		return nil, err
+	}
+	coord, err := start("render-coordinator", "-listen", or0(o.Coordinator))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := start("render-node", "-listen", or0(o.RenderNode)); err != nil {
+		return nil, err
+	}
+	decodo, err := start("decodo-proxy", "-listen", or0(o.DecodoProxy))
+	if err != nil {
+		return nil, err
+	}
+	gw, err := start("gateway", "-listen", or0(o.GatewayGRPC), "-http-listen", or0(o.GatewayHTTP),
+		"-static-fetcher", static.Addrs["grpc"], "-render-coordinator", coord.Addrs["grpc"], "-decodo-proxy", decodo.Addrs["grpc"])
+	if err != nil {
+		return nil, err
+	}
+	m.GatewayGRPC = gw.Addrs["grpc"]
+	m.RESTURL = "http://" + gw.Addrs["rest"]
+	if m.GatewayGRPC == "" || gw.Addrs["rest"] == "" {
+		return nil, fmt.Errorf("gateway did not report its addresses: %v", gw.Addrs)
+	}
+	return m, nil
+}
+
+// Proc returns the named process, or nil.
+func (m *Mesh) Proc(name string) *Proc {
+	for _, p := range m.procs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Procs returns every process in start order.
+func (m *Mesh) Procs() []*Proc { return m.procs }
+
+// Stop stops every process, the last started first.
+func (m *Mesh) Stop() {
+	for i := len(m.procs) - 1; i >= 0; i-- {
+		m.procs[i].Stop(15 * time.Second)
+	}
+}
