@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,10 @@ type Web struct {
 	mu    sync.Mutex
 	flaky map[string]int // failures served so far per flaky key
 	hits  sync.Map       // path -> *hitCounter, for tests that count requests
+	// inflight counts requests being served (GET /_stats shows it), so a
+	// test can see a canceled batch's fetches end.
+	inflight atomic.Int64
+	requests atomic.Int64
 
 	bombOnce sync.Once
 	bomb     []byte
@@ -71,9 +76,20 @@ func New(seed uint64) *Web {
 }
 
 func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_stats" {
+		rw.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(rw, "{\"inflight\":%d,\"requests\":%d}\n", w.inflight.Load(), w.requests.Load())
+		return
+	}
+	w.requests.Add(1)
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
 	w.count(r.URL.Path)
 	w.mux.ServeHTTP(rw, r)
 }
+
+// Inflight is how many requests are being served now.
+func (w *Web) Inflight() int64 { return w.inflight.Load() }
 
 type hitCounter struct {
 	mu sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -47,6 +48,9 @@ func ParseURL(raw string) (*url.URL, error) {
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, errors.New("URL has no host")
 	}
+	if looksNumeric(u.Hostname()) {
+		return nil, fmt.Errorf("host %q looks like an IP address in a non-standard form (browsers read it as one); write the address in dotted decimal", u.Hostname())
+	}
 	if u.User != nil {
 		return nil, errors.New("URL carries credentials (user:password@); pass an Authorization header instead")
 	}
@@ -57,6 +61,29 @@ func ParseURL(raw string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// looksNumeric reports a host that is not a canonical IP literal but whose
+// labels are all numbers (decimal, 0x-hex or 0-octal): "2130706433",
+// "0x7f000001", "127.1", "0177.0.0.1", "010.0.0.1". Browsers and some
+// resolvers read these as IPv4 addresses while Go reads them as names, so
+// they are refused rather than resolved.
+func looksNumeric(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	for _, l := range labels {
+		l = strings.ToLower(l)
+		digits := "0123456789"
+		if strings.HasPrefix(l, "0x") {
+			l, digits = l[2:], "0123456789abcdef"
+		}
+		if l == "" || strings.Trim(l, digits) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Headers a caller may not set: the transport owns them.

@@ -27,6 +27,14 @@ func TestParseURL(t *testing.T) {
 		{"http://user:pw@example.com/", false},
 		{`http://evil.com\@127.0.0.1/`, false},
 		{"http://[127.0.0.1]/", false}, // bracketed non-IPv6 host (CVE-2025-47912)
+		{"http://2130706433/", false},  // 127.0.0.1 as one decimal number
+		{"http://0x7f000001/", false},
+		{"http://127.1/", false},
+		{"http://0177.0.0.1/", false},
+		{"http://010.0.0.1/", false}, // leading-zero octets (CVE-2021-29923)
+		{"http://127.0.0.1/", true},  // canonical: allowed here, refused at connect time
+		{"http://1password.com/", true},
+		{"http://123.example/", true},
 		{"http://exa mple.com/", false},
 		{"http://example.com:99999/", false},
 		{"http://%zz/", false},
