@@ -16,6 +16,8 @@ import (
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/mem"
 )
 
 // MaxRequestBytes is the largest batch request the client sends: 10,000
@@ -25,6 +27,14 @@ const MaxRequestBytes = 100 << 20
 // MaxResponseBytes is the largest single result the client accepts: a
 // 32 MiB page plus its metadata.
 const MaxResponseBytes = 40 << 20
+
+var bufferPool = func() mem.BufferPool {
+	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26)
+	if err != nil {
+		panic(err) // constant, valid exponents
+	}
+	return p
+}()
 
 // Client talks to a gateway.
 type Client struct {
@@ -38,6 +48,13 @@ func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxRequestBytes), grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
+		// Results are large messages: wide windows and buffers, and a buffer
+		// pool with a tier per power of two (grpc's default jumps from 32 KiB
+		// to 1 MiB, so each ~100 KB page would zero a 1 MiB buffer).
+		grpc.WithInitialWindowSize(4 << 20),
+		grpc.WithInitialConnWindowSize(32 << 20),
+		grpc.WithReadBufferSize(256 << 10),
+		experimental.WithBufferPool(bufferPool),
 	}
 	conn, err := grpc.NewClient(addr, append(base, opts...)...)
 	if err != nil {
