@@ -91,6 +91,8 @@ func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		grpc.WithWriteBufferSize(ioBuffer),
 		grpc.WithReadBufferSize(ioBuffer),
 		experimental.WithBufferPool(BufferPool),
+		// A headless Service resolves to every pod: spread calls over them.
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 	}
 	cc, err := grpc.NewClient(addr, append(base, opts...)...)
 	if err != nil {
