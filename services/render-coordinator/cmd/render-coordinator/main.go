@@ -1,6 +1,5 @@
-// Command render-coordinator serves the RenderCoordinatorService. Its logic lands with its own
-// issue; until then every call answers Unimplemented, which the gateway
-// reports per URL as "tier unavailable".
+// Command render-coordinator serves the render pool's control plane: node
+// registry, slot leases and fair queueing across batches.
 package main
 
 import (
@@ -9,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
-	rendercoordinatorv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
+	rcv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
+	"github.com/fetchmesh/fetchmesh/services/render-coordinator/internal/pool"
+	"github.com/fetchmesh/fetchmesh/services/render-coordinator/internal/server"
 	"github.com/fetchmesh/fetchmesh/services/shared/config"
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
@@ -18,18 +20,21 @@ import (
 )
 
 type cfg struct {
-	Listen string `flag:"listen" default:"127.0.0.1:7102" help:"gRPC listen address"`
+	Listen            string        `flag:"listen" default:"127.0.0.1:7102" help:"gRPC listen address"`
+	HeartbeatInterval time.Duration `flag:"heartbeat-interval" default:"1s" help:"how often nodes report"`
+	HeartbeatGrace    time.Duration `flag:"heartbeat-grace" default:"2s" help:"silence past the interval after which a node is removed"`
+	LeaseTTL          time.Duration `flag:"lease-ttl" default:"3m" help:"a lease not released by then is revoked"`
+	GatewayGrace      time.Duration `flag:"gateway-grace" default:"10s" help:"how long a disconnected gateway's leases are kept"`
 }
 
 func (c *cfg) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("-listen %q: %w", c.Listen, err)
 	}
+	if c.HeartbeatInterval < 50*time.Millisecond || c.LeaseTTL < time.Second {
+		return fmt.Errorf("-heartbeat-interval must be >= 50ms and -lease-ttl >= 1s")
+	}
 	return nil
-}
-
-type unimplemented struct {
-	rendercoordinatorv1.UnimplementedRenderCoordinatorServiceServer
 }
 
 func main() {
@@ -38,13 +43,18 @@ func main() {
 		if err := config.Load(&c, "render-coordinator", os.Args[1:]); err != nil {
 			return err
 		}
+		p := pool.New(pool.Config{HeartbeatInterval: c.HeartbeatInterval, HeartbeatGrace: c.HeartbeatGrace,
+			LeaseTTL: c.LeaseTTL, GatewayGrace: c.GatewayGrace}, time.Now, log)
 		lis, err := net.Listen("tcp", c.Listen)
 		if err != nil {
 			return err
 		}
+		svc := server.New(ctx, p, log)
+		go svc.Tick(ctx, 100*time.Millisecond)
 		srv := rpc.NewServer(0)
-		rendercoordinatorv1.RegisterRenderCoordinatorServiceServer(srv, unimplemented{})
+		rcv1.RegisterRenderCoordinatorServiceServer(srv, svc)
 		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		srv.Health.SetServingStatus(rcv1.RenderCoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		log.Info("serving", "grpc", lis.Addr().String())
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})

@@ -832,6 +832,7 @@ type LeaseSessionResponse struct {
 	//
 	//	*LeaseSessionResponse_Grant
 	//	*LeaseSessionResponse_Revoke
+	//	*LeaseSessionResponse_PoolSize
 	Msg           isLeaseSessionResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -892,6 +893,15 @@ func (x *LeaseSessionResponse) GetRevoke() *Revoke {
 	return nil
 }
 
+func (x *LeaseSessionResponse) GetPoolSize() *PoolSize {
+	if x != nil {
+		if x, ok := x.Msg.(*LeaseSessionResponse_PoolSize); ok {
+			return x.PoolSize
+		}
+	}
+	return nil
+}
+
 type isLeaseSessionResponse_Msg interface {
 	isLeaseSessionResponse_Msg()
 }
@@ -906,9 +916,74 @@ type LeaseSessionResponse_Revoke struct {
 	Revoke *Revoke `protobuf:"bytes,2,opt,name=revoke,proto3,oneof"`
 }
 
+type LeaseSessionResponse_PoolSize struct {
+	// The pool's size, sent after the hello and whenever it changes, so a
+	// gateway can report "render tier unavailable" instead of waiting on an
+	// empty pool.
+	PoolSize *PoolSize `protobuf:"bytes,3,opt,name=pool_size,json=poolSize,proto3,oneof"`
+}
+
 func (*LeaseSessionResponse_Grant) isLeaseSessionResponse_Msg() {}
 
 func (*LeaseSessionResponse_Revoke) isLeaseSessionResponse_Msg() {}
+
+func (*LeaseSessionResponse_PoolSize) isLeaseSessionResponse_Msg() {}
+
+// PoolSize is how much the pool can render now.
+type PoolSize struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Render nodes registered.
+	Nodes int32 `protobuf:"varint,1,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	// Slots on nodes that are registered and not draining (cooling included:
+	// they come back).
+	Slots         int32 `protobuf:"varint,2,opt,name=slots,proto3" json:"slots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolSize) Reset() {
+	*x = PoolSize{}
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolSize) ProtoMessage() {}
+
+func (x *PoolSize) ProtoReflect() protoreflect.Message {
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolSize.ProtoReflect.Descriptor instead.
+func (*PoolSize) Descriptor() ([]byte, []int) {
+	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PoolSize) GetNodes() int32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *PoolSize) GetSlots() int32 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
 
 // Grant leases one slot to one batch.
 type Grant struct {
@@ -933,7 +1008,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[11]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1020,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[11]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1033,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Grant) GetLeaseId() string {
@@ -1025,7 +1100,7 @@ type Revoke struct {
 
 func (x *Revoke) Reset() {
 	*x = Revoke{}
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[12]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1112,7 @@ func (x *Revoke) String() string {
 func (*Revoke) ProtoMessage() {}
 
 func (x *Revoke) ProtoReflect() protoreflect.Message {
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[12]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1125,7 @@ func (x *Revoke) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revoke.ProtoReflect.Descriptor instead.
 func (*Revoke) Descriptor() ([]byte, []int) {
-	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Revoke) GetLeaseId() string {
@@ -1083,7 +1158,7 @@ type GetPoolStatusRequest struct {
 
 func (x *GetPoolStatusRequest) Reset() {
 	*x = GetPoolStatusRequest{}
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[13]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1170,7 @@ func (x *GetPoolStatusRequest) String() string {
 func (*GetPoolStatusRequest) ProtoMessage() {}
 
 func (x *GetPoolStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[13]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1183,7 @@ func (x *GetPoolStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetPoolStatusRequest) Descriptor() ([]byte, []int) {
-	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 // GetPoolStatusResponse describes the pool.
@@ -1122,7 +1197,7 @@ type GetPoolStatusResponse struct {
 
 func (x *GetPoolStatusResponse) Reset() {
 	*x = GetPoolStatusResponse{}
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[14]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1209,7 @@ func (x *GetPoolStatusResponse) String() string {
 func (*GetPoolStatusResponse) ProtoMessage() {}
 
 func (x *GetPoolStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[14]
+	mi := &file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1222,7 @@ func (x *GetPoolStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetPoolStatusResponse) Descriptor() ([]byte, []int) {
-	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPoolStatusResponse) GetPool() *v1.PoolStatus {
@@ -1212,11 +1287,15 @@ const file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDesc = "" 
 	"\aRelease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12H\n" +
-	"\aoutcome\x18\x03 \x01(\x0e2..fetchmesh.rendercoordinator.v1.ReleaseOutcomeR\aoutcome\"\x9e\x01\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2..fetchmesh.rendercoordinator.v1.ReleaseOutcomeR\aoutcome\"\xe7\x01\n" +
 	"\x14LeaseSessionResponse\x12=\n" +
 	"\x05grant\x18\x01 \x01(\v2%.fetchmesh.rendercoordinator.v1.GrantH\x00R\x05grant\x12@\n" +
-	"\x06revoke\x18\x02 \x01(\v2&.fetchmesh.rendercoordinator.v1.RevokeH\x00R\x06revokeB\x05\n" +
-	"\x03msg\"\xde\x01\n" +
+	"\x06revoke\x18\x02 \x01(\v2&.fetchmesh.rendercoordinator.v1.RevokeH\x00R\x06revoke\x12G\n" +
+	"\tpool_size\x18\x03 \x01(\v2(.fetchmesh.rendercoordinator.v1.PoolSizeH\x00R\bpoolSizeB\x05\n" +
+	"\x03msg\"6\n" +
+	"\bPoolSize\x12\x14\n" +
+	"\x05nodes\x18\x01 \x01(\x05R\x05nodes\x12\x14\n" +
+	"\x05slots\x18\x02 \x01(\x05R\x05slots\"\xde\x01\n" +
 	"\x05Grant\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x19\n" +
@@ -1257,7 +1336,7 @@ func file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDescGZIP() 
 }
 
 var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_goTypes = []any{
 	(ReleaseOutcome)(0),           // 0: fetchmesh.rendercoordinator.v1.ReleaseOutcome
 	(*NodeSessionRequest)(nil),    // 1: fetchmesh.rendercoordinator.v1.NodeSessionRequest
@@ -1271,43 +1350,45 @@ var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_goTypes = []any
 	(*Demand)(nil),                // 9: fetchmesh.rendercoordinator.v1.Demand
 	(*Release)(nil),               // 10: fetchmesh.rendercoordinator.v1.Release
 	(*LeaseSessionResponse)(nil),  // 11: fetchmesh.rendercoordinator.v1.LeaseSessionResponse
-	(*Grant)(nil),                 // 12: fetchmesh.rendercoordinator.v1.Grant
-	(*Revoke)(nil),                // 13: fetchmesh.rendercoordinator.v1.Revoke
-	(*GetPoolStatusRequest)(nil),  // 14: fetchmesh.rendercoordinator.v1.GetPoolStatusRequest
-	(*GetPoolStatusResponse)(nil), // 15: fetchmesh.rendercoordinator.v1.GetPoolStatusResponse
-	nil,                           // 16: fetchmesh.rendercoordinator.v1.Demand.TraceContextEntry
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
-	(*v1.PoolStatus)(nil),         // 19: fetchmesh.common.v1.PoolStatus
+	(*PoolSize)(nil),              // 12: fetchmesh.rendercoordinator.v1.PoolSize
+	(*Grant)(nil),                 // 13: fetchmesh.rendercoordinator.v1.Grant
+	(*Revoke)(nil),                // 14: fetchmesh.rendercoordinator.v1.Revoke
+	(*GetPoolStatusRequest)(nil),  // 15: fetchmesh.rendercoordinator.v1.GetPoolStatusRequest
+	(*GetPoolStatusResponse)(nil), // 16: fetchmesh.rendercoordinator.v1.GetPoolStatusResponse
+	nil,                           // 17: fetchmesh.rendercoordinator.v1.Demand.TraceContextEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
+	(*v1.PoolStatus)(nil),         // 20: fetchmesh.common.v1.PoolStatus
 }
 var file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_depIdxs = []int32{
 	2,  // 0: fetchmesh.rendercoordinator.v1.NodeSessionRequest.info:type_name -> fetchmesh.rendercoordinator.v1.NodeInfo
 	3,  // 1: fetchmesh.rendercoordinator.v1.NodeSessionRequest.state:type_name -> fetchmesh.rendercoordinator.v1.NodeState
 	4,  // 2: fetchmesh.rendercoordinator.v1.NodeState.leases:type_name -> fetchmesh.rendercoordinator.v1.SlotLease
-	17, // 3: fetchmesh.rendercoordinator.v1.NodeState.cooling_until:type_name -> google.protobuf.Timestamp
-	18, // 4: fetchmesh.rendercoordinator.v1.NodeSessionResponse.heartbeat_within:type_name -> google.protobuf.Duration
+	18, // 3: fetchmesh.rendercoordinator.v1.NodeState.cooling_until:type_name -> google.protobuf.Timestamp
+	19, // 4: fetchmesh.rendercoordinator.v1.NodeSessionResponse.heartbeat_within:type_name -> google.protobuf.Duration
 	4,  // 5: fetchmesh.rendercoordinator.v1.NodeSessionResponse.valid_leases:type_name -> fetchmesh.rendercoordinator.v1.SlotLease
 	7,  // 6: fetchmesh.rendercoordinator.v1.LeaseSessionRequest.hello:type_name -> fetchmesh.rendercoordinator.v1.LeaseHello
 	9,  // 7: fetchmesh.rendercoordinator.v1.LeaseSessionRequest.demand:type_name -> fetchmesh.rendercoordinator.v1.Demand
 	10, // 8: fetchmesh.rendercoordinator.v1.LeaseSessionRequest.release:type_name -> fetchmesh.rendercoordinator.v1.Release
 	8,  // 9: fetchmesh.rendercoordinator.v1.LeaseHello.held:type_name -> fetchmesh.rendercoordinator.v1.HeldLease
-	16, // 10: fetchmesh.rendercoordinator.v1.Demand.trace_context:type_name -> fetchmesh.rendercoordinator.v1.Demand.TraceContextEntry
+	17, // 10: fetchmesh.rendercoordinator.v1.Demand.trace_context:type_name -> fetchmesh.rendercoordinator.v1.Demand.TraceContextEntry
 	0,  // 11: fetchmesh.rendercoordinator.v1.Release.outcome:type_name -> fetchmesh.rendercoordinator.v1.ReleaseOutcome
-	12, // 12: fetchmesh.rendercoordinator.v1.LeaseSessionResponse.grant:type_name -> fetchmesh.rendercoordinator.v1.Grant
-	13, // 13: fetchmesh.rendercoordinator.v1.LeaseSessionResponse.revoke:type_name -> fetchmesh.rendercoordinator.v1.Revoke
-	17, // 14: fetchmesh.rendercoordinator.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	19, // 15: fetchmesh.rendercoordinator.v1.GetPoolStatusResponse.pool:type_name -> fetchmesh.common.v1.PoolStatus
-	1,  // 16: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.NodeSession:input_type -> fetchmesh.rendercoordinator.v1.NodeSessionRequest
-	6,  // 17: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.LeaseSession:input_type -> fetchmesh.rendercoordinator.v1.LeaseSessionRequest
-	14, // 18: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.GetPoolStatus:input_type -> fetchmesh.rendercoordinator.v1.GetPoolStatusRequest
-	5,  // 19: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.NodeSession:output_type -> fetchmesh.rendercoordinator.v1.NodeSessionResponse
-	11, // 20: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.LeaseSession:output_type -> fetchmesh.rendercoordinator.v1.LeaseSessionResponse
-	15, // 21: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.GetPoolStatus:output_type -> fetchmesh.rendercoordinator.v1.GetPoolStatusResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	13, // 12: fetchmesh.rendercoordinator.v1.LeaseSessionResponse.grant:type_name -> fetchmesh.rendercoordinator.v1.Grant
+	14, // 13: fetchmesh.rendercoordinator.v1.LeaseSessionResponse.revoke:type_name -> fetchmesh.rendercoordinator.v1.Revoke
+	12, // 14: fetchmesh.rendercoordinator.v1.LeaseSessionResponse.pool_size:type_name -> fetchmesh.rendercoordinator.v1.PoolSize
+	18, // 15: fetchmesh.rendercoordinator.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 16: fetchmesh.rendercoordinator.v1.GetPoolStatusResponse.pool:type_name -> fetchmesh.common.v1.PoolStatus
+	1,  // 17: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.NodeSession:input_type -> fetchmesh.rendercoordinator.v1.NodeSessionRequest
+	6,  // 18: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.LeaseSession:input_type -> fetchmesh.rendercoordinator.v1.LeaseSessionRequest
+	15, // 19: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.GetPoolStatus:input_type -> fetchmesh.rendercoordinator.v1.GetPoolStatusRequest
+	5,  // 20: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.NodeSession:output_type -> fetchmesh.rendercoordinator.v1.NodeSessionResponse
+	11, // 21: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.LeaseSession:output_type -> fetchmesh.rendercoordinator.v1.LeaseSessionResponse
+	16, // 22: fetchmesh.rendercoordinator.v1.RenderCoordinatorService.GetPoolStatus:output_type -> fetchmesh.rendercoordinator.v1.GetPoolStatusResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_init() }
@@ -1323,6 +1404,7 @@ func file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_init() {
 	file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_msgTypes[10].OneofWrappers = []any{
 		(*LeaseSessionResponse_Grant)(nil),
 		(*LeaseSessionResponse_Revoke)(nil),
+		(*LeaseSessionResponse_PoolSize)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1330,7 +1412,7 @@ func file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDesc), len(file_fetchmesh_rendercoordinator_v1_render_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,91 @@
+package pool
+
+import (
+	"time"
+
+	rcv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
+)
+
+// node is one render node as the coordinator sees it.
+type node struct {
+	id, addr, version string
+	leases            []*lease  // per slot; nil when the slot is free
+	slotEpoch         []uint64  // highest lease epoch seen per slot: older reports are stale
+	free              int       // slots without a lease
+	session           *NodeSession
+	connected         bool
+	deadline          time.Time // removed if no report arrives by then
+	coolingUntil      time.Time
+	coolingReason     string
+	draining          bool
+	pages, restarts   int64
+}
+
+// grantable reports whether the node's free slots may be granted now.
+func (n *node) grantable(now time.Time) bool {
+	return n.connected && !n.draining && !now.Before(n.coolingUntil) && n.free > 0
+}
+
+func (n *node) cooling(now time.Time) bool { return now.Before(n.coolingUntil) }
+
+// registry holds the registered nodes, in registration order (so scans and
+// status are stable).
+type registry struct {
+	byID  map[string]*node
+	order []*node
+}
+
+func newRegistry() *registry { return &registry{byID: map[string]*node{}} }
+
+func (r *registry) get(id string) *node { return r.byID[id] }
+
+func (r *registry) add(info *rcv1.NodeInfo) *node {
+	n := &node{
+		id: info.GetNodeId(), addr: info.GetAddress(), version: info.GetVersion(),
+		leases: make([]*lease, info.GetSlots()), slotEpoch: make([]uint64, info.GetSlots()), free: int(info.GetSlots()),
+	}
+	r.byID[n.id] = n
+	r.order = append(r.order, n)
+	return n
+}
+
+func (r *registry) remove(n *node) {
+	delete(r.byID, n.id)
+	for i, m := range r.order {
+		if m == n {
+			r.order = append(r.order[:i], r.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// pickFree returns the grantable node with the most free slots (spreading
+// renders across browsers) and one of its free slots, or nil.
+func (r *registry) pickFree(now time.Time) (*node, int) {
+	var best *node
+	for _, n := range r.order {
+		if n.grantable(now) && (best == nil || n.free > best.free) {
+			best = n
+		}
+	}
+	if best == nil {
+		return nil, -1
+	}
+	for slot, l := range best.leases {
+		if l == nil {
+			return best, slot
+		}
+	}
+	return nil, -1 // unreachable: free > 0
+}
+
+// size is the pool's node count and slots on nodes that are not draining.
+func (r *registry) size() (nodes, slots int) {
+	for _, n := range r.order {
+		nodes++
+		if !n.draining {
+			slots += len(n.leases)
+		}
+	}
+	return nodes, slots
+}
