@@ -9,9 +9,9 @@ import (
 // node is one render node as the coordinator sees it.
 type node struct {
 	id, addr, version string
-	leases            []*lease  // per slot; nil when the slot is free
-	slotEpoch         []uint64  // highest lease epoch seen per slot: older reports are stale
-	free              int       // slots without a lease
+	leases            []*lease // per slot; nil when the slot is free
+	slotEpoch         []uint64 // highest lease epoch seen per slot: older reports are stale
+	free              int      // slots without a lease
 	session           *NodeSession
 	connected         bool
 	deadline          time.Time // removed if no report arrives by then
