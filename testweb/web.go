@@ -72,6 +72,7 @@ func New(seed uint64) *Web {
 	m.HandleFunc("GET /image.png", w.image)
 	m.HandleFunc("GET /echo-headers", w.echoHeaders)
 	m.HandleFunc("GET /urls.txt", w.urlList)
+	m.HandleFunc("GET /embed", w.embed)
 	return w
 }
 
@@ -422,4 +423,18 @@ func (w *Web) index(rw http.ResponseWriter, r *http.Request) {
 	}
 	b.WriteString("</ul><p>A batch of these: <a href=\"/urls.txt\">/urls.txt</a>.</p></body></html>\n")
 	writeHTML(rw, r, http.StatusOK, b.String())
+}
+
+// embed is a page whose subresources all point at ?url=: an iframe, an
+// image, a script fetch() and a WebSocket (to test that a renderer's
+// filtering covers every kind of request, not only the document).
+func (w *Web) embed(rw http.ResponseWriter, r *http.Request) {
+	target := r.URL.Query().Get("url")
+	q, _ := json.Marshal(target)
+	ws, _ := json.Marshal(strings.Replace(target, "http", "ws", 1))
+	writeHTML(rw, r, http.StatusOK, fmt.Sprintf(`<!DOCTYPE html><html><head><title>Embed</title></head><body>
+<p>This page embeds another address in every way a page can.</p>
+<iframe src=%s></iframe><img src=%s>
+<script>fetch(%s).catch(function(){});try{new WebSocket(%s)}catch(e){}</script>
+</body></html>`, html.EscapeString(string(q)), html.EscapeString(string(q)), q, ws))
 }

@@ -3,23 +3,25 @@ module github.com/fetchmesh/fetchmesh/services/render-node
 go 1.26.0
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
 	github.com/fetchmesh/fetchmesh/services/shared v0.0.0
+	github.com/fetchmesh/fetchmesh/testweb v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
-	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (
 	github.com/fetchmesh/fetchmesh/gen => ../../gen
 	github.com/fetchmesh/fetchmesh/services/shared => ../shared
+	github.com/fetchmesh/fetchmesh/testweb => ../../testweb
 )

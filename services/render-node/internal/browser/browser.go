@@ -1,0 +1,186 @@
+// Package browser drives one headless Chromium through chromedp: it starts
+// the browser with all traffic sent through the node's filtering proxy,
+// renders a URL in a fresh tab that is closed afterwards, restarts the
+// browser on demand, and measures the browser's whole process tree.
+package browser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
+	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
+)
+
+// Options configure the browser.
+type Options struct {
+	// ExecPath is Chromium's binary; empty finds chromium or google-chrome.
+	ExecPath string
+	// ProxyAddr is the filtering proxy every request goes through.
+	ProxyAddr string
+}
+
+// Browser is one Chromium. Render is safe for concurrent use (one tab each).
+type Browser struct {
+	opts Options
+	log  *slog.Logger
+
+	mu         sync.RWMutex
+	ctx        context.Context // the browser's chromedp context
+	cancel     context.CancelFunc
+	generation int // increments on every (re)start
+}
+
+// FindChromium returns the path of an installed Chromium, or an error that
+// says how to install one.
+func FindChromium() (string, error) {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no Chromium found: install it with `apt-get install -y --no-install-recommends chromium` (or `make deps`)")
+}
+
+// Start launches the browser.
+func Start(opts Options, log *slog.Logger) (*Browser, error) {
+	if opts.ExecPath == "" {
+		p, err := FindChromium()
+		if err != nil {
+			return nil, err
+		}
+		opts.ExecPath = p
+	}
+	b := &Browser{opts: opts, log: log}
+	if err := b.launch(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Browser) launch() error {
+	flags := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(b.opts.ExecPath),
+		chromedp.DisableGPU,
+		// Every request goes through the node's proxy, loopback included:
+		// by default Chrome bypasses a proxy for localhost, 127/8 and [::1].
+		chromedp.ProxyServer("http://"+b.opts.ProxyAddr),
+		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("no-pings", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("deny-permission-prompts", true),
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,OptimizationHints,MediaRouter,DialMediaRouteProvider,InterestFeedContentSuggestions"),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	startCtx, cancelStart := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelStart()
+	// The first Do starts the browser; its life is tied to ctx, not startCtx.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		return fmt.Errorf("chromium failed to start: %w", err)
+	}
+	if _, err := chromedp.CallBrowser(startCtx, browser.GetVersion, cdp.Empty{}); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		return fmt.Errorf("chromium does not answer: %w", err)
+	}
+	b.mu.Lock()
+	b.ctx = ctx
+	b.cancel = func() { cancelCtx(); cancelAlloc() }
+	b.generation++
+	b.mu.Unlock()
+	b.log.Info("browser started", "pid", b.PID(), "generation", b.generation)
+	return nil
+}
+
+// Restart closes the browser (every tab with it) and starts a new one.
+func (b *Browser) Restart() error {
+	b.closeCurrent()
+	return b.launch()
+}
+
+func (b *Browser) closeCurrent() {
+	b.mu.Lock()
+	cancel := b.cancel
+	b.cancel = nil
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel() // kills the browser process and removes its profile
+	}
+}
+
+// Close stops the browser for good.
+func (b *Browser) Close() { b.closeCurrent() }
+
+func (b *Browser) current() (context.Context, int) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.ctx, b.generation
+}
+
+// PID is the browser process's id, 0 when it is not running.
+func (b *Browser) PID() int {
+	ctx, _ := b.current()
+	if ctx == nil {
+		return 0
+	}
+	c := chromedp.FromContext(ctx)
+	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
+		return 0
+	}
+	return c.Browser.Process().Pid
+}
+
+// Healthy asks the browser for its version within timeout: a wedged
+// browser that still holds its connection fails here.
+func (b *Browser) Healthy(timeout time.Duration) error {
+	ctx, _ := b.current()
+	if ctx == nil || ctx.Err() != nil {
+		return errors.New("browser is not running")
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := chromedp.CallBrowser(hctx, browser.GetVersion, cdp.Empty{})
+	return err
+}
+
+// MemoryBytes is the PSS of the browser's whole process tree.
+func (b *Browser) MemoryBytes() int64 {
+	pid := b.PID()
+	if pid == 0 {
+		return 0
+	}
+	n, err := procmem.TreePSS(pid)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// ProcessCount is the number of processes in the browser's tree (for tests
+// that check none is left behind).
+func (b *Browser) ProcessCount() int {
+	pid := b.PID()
+	if pid == 0 {
+		return 0
+	}
+	kids, _ := procmem.Descendants(pid)
+	if _, err := os.FindProcess(pid); err != nil {
+		return len(kids)
+	}
+	return len(kids) + 1
+}

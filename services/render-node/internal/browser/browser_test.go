@@ -1,0 +1,176 @@
+package browser_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/browser"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/proxy"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/render"
+	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
+	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+	"github.com/fetchmesh/fetchmesh/testweb"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// start serves the test web and a browser whose proxy lets exactly the
+// test web through.
+func start(t *testing.T) (*httptest.Server, *testweb.Web, *browser.Browser) {
+	t.Helper()
+	if _, err := browser.FindChromium(); err != nil {
+		t.Fatalf("%v (the render tests need real Chromium; make deps installs it)", err)
+	}
+	web := testweb.New(1)
+	srv := httptest.NewServer(web)
+	t.Cleanup(srv.Close)
+	guard, err := ssrf.New(ssrf.Options{Allow: []string{srv.Listener.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.Start(guard, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	b, err := browser.Start(browser.Options{ProxyAddr: px.Addr()}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return srv, web, b
+}
+
+func job(url string) render.Job {
+	return render.Job{URL: url, Options: &commonv1.RenderOptions{MaxWait: durationpb.New(10 * time.Second)}, Timeout: 20 * time.Second, MaxBody: 10 << 20}
+}
+
+func TestRender_JavaScriptPagesComeBackWithTheirText(t *testing.T) {
+	srv, web, b := start(t)
+	var wg sync.WaitGroup
+	for _, path := range []string{"/app/inline/3", "/app/fetch/4", "/article/5"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := b.Render(context.Background(), job(srv.URL+path))
+			truth, _ := web.Truth(srv.URL + path)
+			if res.Verdict != commonv1.Verdict_VERDICT_COMPLETE || !truth.Check(res.Page.GetTitle(), res.Page.GetText()) {
+				t.Errorf("%s: verdict %v (%s), error %v, title %q", path, res.Verdict, res.Reason, res.Error, res.Page.GetTitle())
+			}
+			if res.Page.GetStatusCode() != 200 || !strings.HasSuffix(res.Page.GetFinalUrl(), path) {
+				t.Errorf("%s: status %d final %q", path, res.Page.GetStatusCode(), res.Page.GetFinalUrl())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestRender_ChallengeStaysBlockedAndNotFoundIsFinal(t *testing.T) {
+	srv, _, b := start(t)
+	if res := b.Render(context.Background(), job(srv.URL+"/challenge/403/1")); res.Verdict != commonv1.Verdict_VERDICT_BLOCKED || res.Page.GetStatusCode() != 403 {
+		t.Errorf("challenge: %v %d", res.Verdict, res.Page.GetStatusCode())
+	}
+	if res := b.Render(context.Background(), job(srv.URL+"/challenge/200/1")); res.Verdict != commonv1.Verdict_VERDICT_BLOCKED {
+		t.Errorf("200 challenge: %v", res.Verdict)
+	}
+	if res := b.Render(context.Background(), job(srv.URL+"/status/404")); res.Verdict != commonv1.Verdict_VERDICT_NOT_FOUND {
+		t.Errorf("404: %v", res.Verdict)
+	}
+}
+
+func TestRender_PastDeadlineIsKilledAndReported(t *testing.T) {
+	srv, _, b := start(t)
+	j := job(srv.URL + "/slow/20000")
+	j.Timeout = 2 * time.Second
+	begin := time.Now()
+	res := b.Render(context.Background(), j)
+	if res.Error.GetKind() != commonv1.ErrorKind_ERROR_KIND_TIMEOUT || time.Since(begin) > 4*time.Second {
+		t.Errorf("got %v after %s, want a timeout after ~2s", res.Error, time.Since(begin))
+	}
+	// The browser works on; the killed tab is gone.
+	if res := b.Render(context.Background(), job(srv.URL+"/article/1")); res.Verdict != commonv1.Verdict_VERDICT_COMPLETE {
+		t.Errorf("after a killed render: %v %v", res.Verdict, res.Error)
+	}
+}
+
+func TestRender_ChromeCannotReachRefusedAddresses(t *testing.T) {
+	srv, _, b := start(t)
+	other := httptest.NewServer(testweb.New(2))
+	defer other.Close()
+	_, port, _ := net.SplitHostPort(other.Listener.Addr().String())
+	for _, u := range []string{
+		other.URL + "/article/1",                   // loopback, not allowed
+		"http://0x7f000001:" + port + "/article/1", // Chrome reads this as 127.0.0.1
+		"http://127.1:" + port + "/article/1",
+		srv.URL + "/redirect-to?url=" + other.URL + "/article/1", // a redirect
+	} {
+		res := b.Render(context.Background(), job(u))
+		if res.Verdict == commonv1.Verdict_VERDICT_COMPLETE || strings.Contains(res.Page.GetText(), "fingerprint") {
+			t.Errorf("%s: Chrome reached a refused address (%v)", u, res.Verdict)
+		}
+	}
+	// An allowed page that embeds the refused address as an iframe, an
+	// image, a fetch() and a WebSocket gets none of them through.
+	res := b.Render(context.Background(), job(srv.URL+"/embed?url="+other.URL+"/article/1"))
+	if res.Error != nil || res.Page.GetTitle() != "Embed" {
+		t.Errorf("embed page: %v %v", res.Verdict, res.Error)
+	}
+	if hits := other.Config.Handler.(*testweb.Web).Hits("/article/1"); hits != 0 {
+		t.Errorf("the refused server was reached %d times", hits)
+	}
+}
+
+func TestRender_CancelClosesTheTab(t *testing.T) {
+	srv, _, b := start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	begin := time.Now()
+	res := b.Render(ctx, job(srv.URL+"/slow/20000"))
+	if time.Since(begin) > time.Second || res.Error.GetKind() != commonv1.ErrorKind_ERROR_KIND_CANCELED {
+		t.Errorf("cancel: %v after %s", res.Error, time.Since(begin))
+	}
+}
+
+func TestBrowser_NoChromeProcessOutlivesClose(t *testing.T) {
+	_, _, b := start(t)
+	pid := b.PID()
+	kids, _ := procmem.Descendants(pid)
+	if pid == 0 || len(kids) == 0 {
+		t.Fatalf("browser pid %d with %d children", pid, len(kids))
+	}
+	if mem := b.MemoryBytes(); mem < 10<<20 {
+		t.Errorf("browser tree PSS %d bytes: implausibly small", mem)
+	}
+	b.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range append(kids, pid) {
+		for alive(p) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(p) {
+			t.Errorf("chrome process %d outlived the browser", p)
+		}
+	}
+}
+
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return false
+	}
+	// A zombie waiting for its parent's wait is dead for our purpose.
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return !strings.Contains(string(b), ") Z ")
+}
