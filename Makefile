@@ -10,7 +10,7 @@ TOOLS := .tmp/bin
 BUF := $(TOOLS)/buf
 COMMANDS := ./services/gateway/cmd/gateway ./services/static-fetcher/cmd/static-fetcher \
 	./services/render-coordinator/cmd/render-coordinator ./services/render-node/cmd/render-node \
-	./services/decodo-proxy/cmd/decodo-proxy ./testweb/cmd/testweb ./client/cmd/fetchctl ./e2e/cmd/devmesh
+	./services/render-node/cmd/render-node-sim ./services/decodo-proxy/cmd/decodo-proxy ./testweb/cmd/testweb ./client/cmd/fetchctl ./e2e/cmd/devmesh
 TEST_TIMEOUT ?= 30m
 
 .PHONY: help
@@ -49,20 +49,30 @@ lint: tools ## go vet, gofmt, buf lint and buf format check
 	$(BUF) format -d --exit-code
 	@if git rev-parse --verify -q origin/main >/dev/null; then $(BUF) breaking --against '.git#branch=origin/main'; fi
 
+.PHONY: deps
+deps: ## Install Chromium from Debian's package if no Chromium is on PATH
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
+		echo "chromium: $$(command -v chromium chromium-browser google-chrome | head -1)"; \
+	else \
+		echo "installing Chromium (Debian's package)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 .PHONY: build
 build: ## Build every command into bin/
 	go build -o bin/ $(COMMANDS)
 
 .PHONY: run
-run: build ## Start the whole mesh locally (Ctrl-C stops it)
+run: deps build ## Start the whole mesh locally (Ctrl-C stops it)
 	./bin/devmesh -bin bin -logs .tmp/run
 
 .PHONY: test
-test: ## Run every test: unit, service and end-to-end (real processes on loopback)
+test: deps ## Run every test: unit, service and end-to-end (real processes and Chromium on loopback)
 	go test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: bench
-bench: build ## Run the benchmarks; prints `name: value unit` lines and a table
+bench: deps build ## Run the benchmarks; prints `name: value unit` lines and a table
 	go run ./e2e/cmd/bench -bin bin
 
 .PHONY: ci

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,4 +139,17 @@ func (b *batchRun) checkOnePerIndex(t *testing.T, n int) {
 	if b.summary == nil || int(b.summary.GetResults()) != n {
 		t.Errorf("summary %v, want results=%d", b.summary, n)
 	}
+}
+
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return false
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return !strings.Contains(string(b), ") Z ") // a zombie is dead for our purpose
 }

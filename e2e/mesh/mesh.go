@@ -27,6 +27,7 @@ var Commands = map[string]string{
 	"static-fetcher":     "./services/static-fetcher/cmd/static-fetcher",
 	"render-coordinator": "./services/render-coordinator/cmd/render-coordinator",
 	"render-node":        "./services/render-node/cmd/render-node",
+	"render-node-sim":    "./services/render-node/cmd/render-node-sim",
 	"decodo-proxy":       "./services/decodo-proxy/cmd/decodo-proxy",
 	"testweb":            "./testweb/cmd/testweb",
 	"fetchctl":           "./client/cmd/fetchctl",
@@ -78,6 +79,8 @@ func Build(ctx context.Context, root, dir string, names ...string) error {
 // Proc is one running process of the mesh.
 type Proc struct {
 	Name    string
+	bin     string            // command name, for Restart
+	args    []string          // flags it was started with
 	Addrs   map[string]string // from its "serving" log line: grpc, rest, http
 	cmd     *exec.Cmd
 	exited  chan struct{}

@@ -15,6 +15,10 @@ type Options struct {
 
 	TestWeb, GatewayGRPC, GatewayHTTP, StaticFetcher, Coordinator, RenderNode, DecodoProxy string
 
+	// RenderNodes is how many real render nodes to start (default 1),
+	// named node-1, node-2, ...
+	RenderNodes int
+
 	// Args and Env add flags and environment variables per process name.
 	Args map[string][]string
 	Env  map[string][]string
@@ -22,6 +26,7 @@ type Options struct {
 
 // Mesh is the running mesh.
 type Mesh struct {
+	opts  Options
 	procs []*Proc // in start order
 	// TestWeb is the test web's host:port; TestWebURL its base URL.
 	TestWeb, TestWebURL string
@@ -42,14 +47,14 @@ func Start(o Options) (m *Mesh, err error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	m = &Mesh{}
+	m = &Mesh{opts: o}
 	defer func() {
 		if err != nil {
 			m.Stop()
 		}
 	}()
 	start := func(name string, args ...string) (*Proc, error) {
-		p, err := StartProc(name, filepath.Join(o.BinDir, name), append(args, o.Args[name]...), o.Env[name], o.Log)
+		p, err := m.startProc(name, name, args)
 		if err != nil {
 			return nil, err
 		}
@@ -70,8 +75,17 @@ func Start(o Options) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := start("render-node", "-listen", or0(o.RenderNode)); err != nil {
-		return nil, err
+	for i := 1; i <= max(o.RenderNodes, 1); i++ {
+		listen := "127.0.0.1:0"
+		if i == 1 {
+			listen = or0(o.RenderNode)
+		}
+		id := fmt.Sprintf("node-%d", i)
+		p, err := m.startProc(id, "render-node", []string{"-listen", listen, "-coordinator", coord.Addrs["grpc"], "-ssrf-allow", m.TestWeb, "-node-id", id})
+		if err != nil {
+			return nil, err
+		}
+		m.procs = append(m.procs, p)
 	}
 	decodo, err := start("decodo-proxy", "-listen", or0(o.DecodoProxy))
 	if err != nil {
@@ -88,6 +102,41 @@ func Start(o Options) (m *Mesh, err error) {
 		return nil, fmt.Errorf("gateway did not report its addresses: %v", gw.Addrs)
 	}
 	return m, nil
+}
+
+// startProc runs the command bin as the process called name.
+func (m *Mesh) startProc(name, bin string, args []string) (*Proc, error) {
+	args = append(args, m.opts.Args[bin]...)
+	p, err := StartProc(name, filepath.Join(m.opts.BinDir, bin), args, m.opts.Env[bin], m.opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.bin, p.args = bin, args
+	return p, nil
+}
+
+// Restart starts the named process again (after it stopped or was killed)
+// with the same flags, listening on the same address.
+func (m *Mesh) Restart(name string) (*Proc, error) {
+	for i, p := range m.procs {
+		if p.Name != name {
+			continue
+		}
+		p.Stop(5 * time.Second)
+		args := append([]string(nil), p.args...)
+		for j := 0; j+1 < len(args); j++ {
+			if args[j] == "-listen" {
+				args[j+1] = p.Addrs["grpc"]
+			}
+		}
+		np, err := m.startProc(name, p.bin, args)
+		if err != nil {
+			return nil, err
+		}
+		m.procs[i] = np
+		return np, nil
+	}
+	return nil, fmt.Errorf("no process %q", name)
 }
 
 // Proc returns the named process, or nil.

@@ -39,21 +39,8 @@ func Load(cfg any, program string, args []string) error {
 	}
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fields := map[string]reflect.Value{}
-	t := v.Elem().Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := f.Tag.Get("flag")
-		if name == "" {
-			continue
-		}
-		fv := v.Elem().Field(i)
-		fields[name] = fv
-		def := f.Tag.Get("default")
-		if err := set(fv, def); err != nil {
-			return fmt.Errorf("config: default of -%s: %w", name, err)
-		}
-		help := fmt.Sprintf("%s (env %s)", f.Tag.Get("help"), EnvName(name))
-		fs.Var(fieldValue{fv}, name, help)
+	if err := register(fs, v.Elem(), fields); err != nil {
+		return err
 	}
 	for name, fv := range fields {
 		if s, ok := os.LookupEnv(EnvName(name)); ok {
@@ -72,6 +59,32 @@ func Load(cfg any, program string, args []string) error {
 		if err := val.Validate(); err != nil {
 			return fmt.Errorf("config: %w", err)
 		}
+	}
+	return nil
+}
+
+// register adds a flag for each tagged field of the struct v, descending
+// into embedded structs (so a command can extend another's config).
+func register(fs *flag.FlagSet, v reflect.Value, fields map[string]reflect.Value) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if err := register(fs, v.Field(i), fields); err != nil {
+				return err
+			}
+			continue
+		}
+		name := f.Tag.Get("flag")
+		if name == "" {
+			continue
+		}
+		fv := v.Field(i)
+		fields[name] = fv
+		if err := set(fv, f.Tag.Get("default")); err != nil {
+			return fmt.Errorf("config: default of -%s: %w", name, err)
+		}
+		fs.Var(fieldValue{fv}, name, fmt.Sprintf("%s (env %s)", f.Tag.Get("help"), EnvName(name)))
 	}
 	return nil
 }

@@ -50,3 +50,18 @@ func TestLoad_ClearErrors(t *testing.T) {
 		t.Error("stray argument accepted")
 	}
 }
+
+type extended struct {
+	sample
+	Delay time.Duration `flag:"delay" default:"3s" help:"delay"`
+}
+
+func TestLoad_EmbeddedStructsAddTheirFlags(t *testing.T) {
+	var e extended
+	if err := config.Load(&e, "x", []string{"-slots", "4", "-delay", "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.Slots != 4 || e.Delay != time.Second || e.Listen != "127.0.0.1:1" {
+		t.Errorf("got %+v", e)
+	}
+}

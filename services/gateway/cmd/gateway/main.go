@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	rendercoordinatorv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
 	staticfetcherv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/staticfetcher/v1"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/batch"
+	"github.com/fetchmesh/fetchmesh/services/gateway/internal/renderpool"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/rest"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/server"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/tiers"
@@ -50,6 +52,15 @@ func (c *cfg) Validate() error {
 	return nil
 }
 
+// gatewayID names this process in the pool: stable for its life, unique
+// across restarts and replicas.
+func gatewayID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
 func main() {
 	lifecycle.Main("gateway", func(ctx context.Context, log *slog.Logger) error {
 		var c cfg
@@ -70,6 +81,13 @@ func main() {
 			}
 			defer conn.Close()
 			coordinator = rendercoordinatorv1.NewRenderCoordinatorServiceClient(conn)
+			pool := renderpool.New(coordinator, gatewayID(), log)
+			poolCtx, stopPool := context.WithCancel(context.Background())
+			defer stopPool() // after the servers stopped: renders in flight keep their leases
+			go pool.Run(poolCtx)
+			render := &tiers.Render{Pool: pool}
+			defer render.Close()
+			t.Render = render
 		}
 		if c.DecodoProxy != "" {
 			conn, err := rpc.Dial(c.DecodoProxy)

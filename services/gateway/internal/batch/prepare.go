@@ -13,6 +13,9 @@ type job struct {
 	host    string
 	indices []int
 	inputs  []string // the URL as given at each index
+	// startOnRender: the host is known to need JavaScript (decided once,
+	// when the job is dispatched).
+	startOnRender bool
 }
 
 // invalidURL is an input rejected before any fetch.

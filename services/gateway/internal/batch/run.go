@@ -50,6 +50,7 @@ func (r *run) dispatch(ctx context.Context, jobs []*job) {
 	done := make(chan struct{}, len(jobs))
 	started := 0
 	for _, j := range jobs {
+		j.startOnRender = r.opts.Mode == gatewayv1.Mode_MODE_AUTO && r.hosts.preferRender(j.host)
 		first := policy.Next(r.policyInput(j, nil))
 		stage := r.escalated
 		if first.Next == gatewayv1.Tier_TIER_STATIC || first.Next == gatewayv1.Tier_TIER_UNSPECIFIED {
@@ -75,7 +76,7 @@ func (r *run) policyInput(j *job, attempts []policy.Attempt) policy.Input {
 		Attempts:     attempts,
 		Render:       r.renderUnavailable(),
 		Decodo:       r.decodoUnavailable(),
-		PreferRender: r.opts.Mode == gatewayv1.Mode_MODE_AUTO && len(attempts) == 0 && r.hosts.preferRender(j.host),
+		PreferRender: j.startOnRender,
 	}
 }
 
@@ -122,7 +123,12 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 		records  []*gatewayv1.Attempt
 		last     *AttemptResult
 		lastTier gatewayv1.Tier
-		d        policy.Decision
+		// The latest attempt that returned a page: when a later tier fails
+		// without one (Decodo down, say), the result still shows what the
+		// site answered. The escalation window bounds how many are held.
+		shown     *AttemptResult
+		shownTier gatewayv1.Tier
+		d         policy.Decision
 	)
 	for {
 		d = policy.Next(r.policyInput(j, attempts))
@@ -156,6 +162,9 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 			return
 		}
 		last, lastTier = &res, d.Next
+		if res.Page != nil {
+			shown, shownTier = &res, d.Next
+		}
 		attempts = append(attempts, policy.Attempt{Tier: d.Next, Verdict: res.Verdict, Error: res.Error, Retryable: res.Error.GetRetryable()})
 		records = append(records, attemptRecord(d.Next, res))
 	}
@@ -165,6 +174,9 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 	res := &gatewayv1.UrlResult{Outcome: d.Outcome, Attempts: records, Duration: durationpb.New(time.Since(start))}
 	if d.Outcome != gatewayv1.Outcome_OUTCOME_OK {
 		res.Error = d.Error
+	}
+	if last != nil && last.Page == nil && shown != nil {
+		last, lastTier = shown, shownTier
 	}
 	if last != nil {
 		res.Tier, res.Verdict, res.Page = lastTier, last.Verdict, last.Page

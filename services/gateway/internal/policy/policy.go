@@ -183,6 +183,13 @@ func afterFailure(mode gatewayv1.Mode, last Attempt, in Input) Decision {
 	if err.GetKind() == commonv1.ErrorKind_ERROR_KIND_INVALID_URL {
 		return final(gatewayv1.Outcome_OUTCOME_INVALID, err, "invalid URL")
 	}
+	if last.Tier == gatewayv1.Tier_TIER_DECODO && unavailable(err) {
+		// Decodo could not even be asked: the earlier tier's answer says
+		// more about the URL than "Decodo unavailable".
+		if prev := previousError(in); prev != nil {
+			err = &commonv1.Error{Kind: prev.GetKind(), Message: prev.GetMessage() + "; Decodo tier: " + err.GetMessage(), Retryable: prev.GetRetryable()}
+		}
+	}
 	if !last.Retryable {
 		return final(failed, err, "failure is not retryable")
 	}
@@ -191,7 +198,10 @@ func afterFailure(mode gatewayv1.Mode, last Attempt, in Input) Decision {
 		gatewayv1.Tier_TIER_RENDER: MaxRenderAttempts,
 		gatewayv1.Tier_TIER_DECODO: MaxDecodoAttempts,
 	}
-	if count(in, last.Tier) < limits[last.Tier] {
+	// Render retries are for node trouble (a crash, a timeout); a site that
+	// answered a browser with 5xx is not rendered again.
+	renderedStatus := last.Tier == gatewayv1.Tier_TIER_RENDER && err.GetKind() == commonv1.ErrorKind_ERROR_KIND_HTTP_STATUS
+	if !renderedStatus && count(in, last.Tier) < limits[last.Tier] {
 		return next(last.Tier, "retry after a retryable failure")
 	}
 	switch {
@@ -225,4 +235,24 @@ func blockedBefore(in Input) bool {
 		}
 	}
 	return false
+}
+
+func unavailable(err *commonv1.Error) bool {
+	switch err.GetKind() {
+	case commonv1.ErrorKind_ERROR_KIND_TIER_UNAVAILABLE, commonv1.ErrorKind_ERROR_KIND_NOT_CONFIGURED:
+		return true
+	}
+	return false
+}
+
+// previousError is the error (or block) of the attempt before the last.
+func previousError(in Input) *commonv1.Error {
+	if len(in.Attempts) < 2 {
+		return nil
+	}
+	prev := in.Attempts[len(in.Attempts)-2]
+	if prev.Verdict == commonv1.Verdict_VERDICT_BLOCKED {
+		return blockedErr(prev)
+	}
+	return prev.Error
 }

@@ -109,6 +109,10 @@ func TestNext(t *testing.T) {
 		{"render timeouts go to decodo", policy.Input{Mode: auto, Attempts: []policy.Attempt{a(static, blocked), fail(render, timeout, true), fail(render, timeout, true), fail(render, timeout, true)}}, decodo, pending, 0},
 		{"decodo failure after a block stays blocked", policy.Input{Mode: auto, Attempts: []policy.Attempt{a(static, blocked), a(render, blocked), fail(decodo, commonv1.ErrorKind_ERROR_KIND_UPSTREAM, true)}}, none, oBlocked, commonv1.ErrorKind_ERROR_KIND_UPSTREAM},
 		{"decodo credentials rejected after a block", policy.Input{Mode: auto, Attempts: []policy.Attempt{a(static, blocked), a(render, blocked), fail(decodo, commonv1.ErrorKind_ERROR_KIND_CREDENTIALS_REJECTED, false)}}, none, oBlocked, commonv1.ErrorKind_ERROR_KIND_CREDENTIALS_REJECTED},
+		{"render 5xx is not rendered again: decodo", policy.Input{Mode: auto, Attempts: []policy.Attempt{fail(static, status, true), fail(static, status, true), fail(render, status, true)}}, decodo, pending, 0},
+		{"render 5xx, decodo not configured: the site's error", policy.Input{Mode: auto, Decodo: notConf, Attempts: []policy.Attempt{fail(static, status, true), fail(static, status, true), fail(render, status, true)}}, none, oFailed, status},
+		{"decodo down after render 5xx keeps the site's error", policy.Input{Mode: auto, Attempts: []policy.Attempt{fail(static, status, true), fail(static, status, true), fail(render, status, true), fail(decodo, tierDown, false)}}, none, oFailed, status},
+		{"decodo down after a block: blocked, with the block's error", policy.Input{Mode: auto, Attempts: []policy.Attempt{a(static, blocked), a(render, blocked), fail(decodo, tierDown, false)}}, none, oBlocked, status},
 		{"force decodo failure", policy.Input{Mode: forceDec, Attempts: []policy.Attempt{fail(decodo, commonv1.ErrorKind_ERROR_KIND_UPSTREAM, true)}}, none, oFailed, commonv1.ErrorKind_ERROR_KIND_UPSTREAM},
 	}
 	for _, c := range cases {

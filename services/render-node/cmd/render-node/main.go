@@ -1,35 +1,23 @@
-// Command render-node serves the RenderNodeService. Its logic lands with its own
-// issue; until then every call answers Unimplemented, which the gateway
-// reports per URL as "tier unavailable".
+// Command render-node owns one headless Chromium and renders pages in
+// slots leased by the render-coordinator. All of Chrome's traffic goes
+// through the node's own SSRF-filtering proxy.
 package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
 
-	rendernodev1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendernode/v1"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/app"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/browser"
+	"github.com/fetchmesh/fetchmesh/services/render-node/internal/proxy"
 	"github.com/fetchmesh/fetchmesh/services/shared/config"
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
-	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
-	Listen string `flag:"listen" default:"127.0.0.1:7103" help:"gRPC listen address"`
-}
-
-func (c *cfg) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("-listen %q: %w", c.Listen, err)
-	}
-	return nil
-}
-
-type unimplemented struct {
-	rendernodev1.UnimplementedRenderNodeServiceServer
+	app.Config
+	Chromium string `flag:"chromium" help:"Chromium binary (default: chromium or google-chrome on PATH)"`
 }
 
 func main() {
@@ -38,14 +26,19 @@ func main() {
 		if err := config.Load(&c, "render-node", os.Args[1:]); err != nil {
 			return err
 		}
-		lis, err := net.Listen("tcp", c.Listen)
+		guard, err := c.Guard()
 		if err != nil {
 			return err
 		}
-		srv := rpc.NewServer(0)
-		rendernodev1.RegisterRenderNodeServiceServer(srv, unimplemented{})
-		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		log.Info("serving", "grpc", lis.Addr().String())
-		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
+		px, err := proxy.Start(guard, log)
+		if err != nil {
+			return err
+		}
+		defer px.Close()
+		b, err := browser.Start(browser.Options{ExecPath: c.Chromium, ProxyAddr: px.Addr()}, log)
+		if err != nil {
+			return err
+		}
+		return app.Run(ctx, log, c.Config, guard, b)
 	})
 }
