@@ -10,6 +10,7 @@ replace (
 )
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	github.com/fetchmesh/fetchmesh/client v0.0.0-00010101000000-000000000000
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
 	github.com/fetchmesh/fetchmesh/services/shared v0.0.0
@@ -19,6 +20,8 @@ require (
 )
 
 require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

@@ -18,6 +18,10 @@ type Options struct {
 	// RenderNodes is how many real render nodes to start (default 1),
 	// named node-1, node-2, ...
 	RenderNodes int
+	// SimNodes, when set, starts this many SIMULATED nodes (render-node-sim,
+	// named sim-1, ...) instead of real ones; each render takes SimRenderTime.
+	SimNodes      int
+	SimRenderTime time.Duration
 
 	// Args and Env add flags and environment variables per process name.
 	Args map[string][]string
@@ -75,7 +79,16 @@ func Start(o Options) (m *Mesh, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := 1; i <= max(o.RenderNodes, 1); i++ {
+	for i := 1; i <= o.SimNodes; i++ {
+		id := fmt.Sprintf("sim-%d", i)
+		p, err := m.startProc(id, "render-node-sim", []string{"-listen", "127.0.0.1:0", "-coordinator", coord.Addrs["grpc"], "-node-id", id,
+			"-render-time", o.SimRenderTime.String()})
+		if err != nil {
+			return nil, err
+		}
+		m.procs = append(m.procs, p)
+	}
+	for i := 1; o.SimNodes == 0 && i <= max(o.RenderNodes, 1); i++ {
 		listen := "127.0.0.1:0"
 		if i == 1 {
 			listen = or0(o.RenderNode)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,7 +36,13 @@ func main() {
 	pages := flag.Int("static-pages", 2000, "article pages in the static-tier comparison")
 	rounds := flag.Int("rounds", 3, "alternating rounds of mesh and baseline (medians are reported)")
 	rssURLs := flag.Int("rss-urls", 10000, "URLs in the gateway memory batch")
+	renderPages := flag.Int("render-pages", 200, "app-shell pages in the render comparison")
+	only := flag.String("only", "static,render,coordinator,scenario1", "comma-separated groups to run")
 	flag.Parse()
+	groups := map[string]bool{}
+	for _, g := range strings.Split(*only, ",") {
+		groups[strings.TrimSpace(g)] = true
+	}
 
 	logf, err := os.CreateTemp("", "fetchmesh-bench-*.log")
 	if err != nil {
@@ -50,11 +57,29 @@ func main() {
 	defer m.Stop()
 	ctx := context.Background()
 
-	if err := benchStatic(ctx, m, *pages, *rounds); err != nil {
-		fail(err)
+	if groups["static"] {
+		if err := benchStatic(ctx, m, *pages, *rounds); err != nil {
+			fail(err)
+		}
+		if *rssURLs > 0 {
+			if err := benchGatewayRSS(ctx, m, *rssURLs); err != nil {
+				fail(err)
+			}
+		}
 	}
-	if *rssURLs > 0 {
-		if err := benchGatewayRSS(ctx, m, *rssURLs); err != nil {
+	if groups["render"] {
+		if err := benchRender(ctx, m, *renderPages, 2); err != nil {
+			fail(err)
+		}
+	}
+	m.Stop()
+	if groups["coordinator"] {
+		if err := benchCoordinator(ctx, absBin, 200, 20, 4, 5*time.Second); err != nil {
+			fail(err)
+		}
+	}
+	if groups["scenario1"] {
+		if err := benchScenario1(ctx, absBin); err != nil {
 			fail(err)
 		}
 	}

@@ -25,6 +25,7 @@ type cfg struct {
 	HeartbeatGrace    time.Duration `flag:"heartbeat-grace" default:"2s" help:"silence past the interval after which a node is removed"`
 	LeaseTTL          time.Duration `flag:"lease-ttl" default:"3m" help:"a lease not released by then is revoked"`
 	GatewayGrace      time.Duration `flag:"gateway-grace" default:"10s" help:"how long a disconnected gateway's leases are kept"`
+	ArrivalWindow     time.Duration `flag:"arrival-window" default:"50ms" help:"when a batch starts waiting on a pool with free slots, grants wait this long so batches arriving together share them (0: off)"`
 }
 
 func (c *cfg) Validate() error {
@@ -44,13 +45,14 @@ func main() {
 			return err
 		}
 		p := pool.New(pool.Config{HeartbeatInterval: c.HeartbeatInterval, HeartbeatGrace: c.HeartbeatGrace,
-			LeaseTTL: c.LeaseTTL, GatewayGrace: c.GatewayGrace}, time.Now, log)
+			LeaseTTL: c.LeaseTTL, GatewayGrace: c.GatewayGrace, ArrivalWindow: c.ArrivalWindow}, time.Now, log)
 		lis, err := net.Listen("tcp", c.Listen)
 		if err != nil {
 			return err
 		}
 		svc := server.New(ctx, p, log)
-		go svc.Tick(ctx, 100*time.Millisecond)
+		// Deadlines are seconds; the arrival window is tens of milliseconds.
+		go svc.Tick(ctx, 10*time.Millisecond)
 		srv := rpc.NewServer(0)
 		rcv1.RegisterRenderCoordinatorServiceServer(srv, svc)
 		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -29,6 +29,11 @@ type Config struct {
 	// GatewayGrace keeps a disconnected gateway's leases this long, so a
 	// reconnecting gateway (or a restarting coordinator's) loses nothing.
 	GatewayGrace time.Duration
+	// ArrivalWindow: when a batch starts waiting while slots are free,
+	// grants wait this long so that batches arriving together share the
+	// free slots round-robin instead of the first taking them all. 0 turns
+	// it off; it costs a new batch at most this much latency.
+	ArrivalWindow time.Duration
 }
 
 // DefaultConfig is used for zero fields.
@@ -59,7 +64,9 @@ type Coordinator struct {
 	queue     fairQueue
 	deadlines deadlineHeap
 	gateways  map[*GatewaySession]bool
-	poolSize  [2]int // nodes, slots last announced to gateways
+	nextSweep time.Time // when lease expiries are next checked
+	poolSize  [2]int    // nodes, slots last announced to gateways
+	holdUntil time.Time // no grants before this (the arrival window)
 	stats     Stats
 }
 
@@ -179,7 +186,6 @@ func (c *Coordinator) applyState(n *node, st *rcv1.NodeState, now time.Time) {
 			expires: now.Add(c.cfg.LeaseTTL), orphan: now.Add(c.cfg.GatewayGrace)}
 		c.leases.put(l)
 		c.epoch = max(c.epoch, l.epoch)
-		c.deadlines.add(deadline{at: l.expires, kind: leaseExpiry, l: l})
 		c.deadlines.add(deadline{at: l.orphan, kind: leaseOrphan, l: l})
 		c.log.Info("lease adopted from node report", "node_id", n.id, "lease_id", l.id, "slot", slot)
 	}
@@ -232,6 +238,9 @@ func (c *Coordinator) revoke(l *lease, reason string) {
 
 // dispatch grants free slots to waiting batches, round-robin.
 func (c *Coordinator) dispatch(now time.Time) {
+	if now.Before(c.holdUntil) {
+		return
+	}
 	for c.queue.len() > 0 {
 		n, slot := c.nodes.pickFree(now)
 		if n == nil {
@@ -241,7 +250,6 @@ func (c *Coordinator) dispatch(now time.Time) {
 		c.epoch++
 		l := &lease{id: leaseID(c.epoch), epoch: c.epoch, node: n, slot: slot, batch: d.batch, gw: d.gw, expires: now.Add(c.cfg.LeaseTTL)}
 		c.leases.put(l)
-		c.deadlines.add(deadline{at: l.expires, kind: leaseExpiry, l: l})
 		d.waiting--
 		if d.waiting <= 0 {
 			c.queue.remove(d)
@@ -276,15 +284,21 @@ func (c *Coordinator) Tick() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	// Leases expire rarely (a gateway that stopped releasing): one sweep a
+	// second over the table costs less than a heap entry per grant.
+	if !now.Before(c.nextSweep) {
+		c.nextSweep = now.Add(time.Second)
+		for _, l := range c.leases.byID {
+			if !now.Before(l.expires) {
+				c.revoke(l, "lease expired")
+			}
+		}
+	}
 	for _, d := range c.deadlines.due(now) {
 		switch d.kind {
 		case nodeHeartbeat:
 			if c.nodes.get(d.node.id) == d.node && !now.Before(d.node.deadline) {
 				c.removeNode(d.node, "missed its heartbeat deadline")
-			}
-		case leaseExpiry:
-			if c.leases.get(d.l.id) == d.l && !now.Before(d.l.expires) {
-				c.revoke(d.l, "lease expired")
 			}
 		case leaseOrphan:
 			if c.leases.get(d.l.id) == d.l && d.l.gw == nil && !now.Before(d.l.orphan) {

@@ -278,3 +278,28 @@ func TestCoordinator_BadRegistrationRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestCoordinator_BatchesArrivingTogetherShareFreeSlots(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	c := pool.New(pool.Config{ArrivalWindow: 50 * time.Millisecond}, clk.now, quiet)
+	register(t, c, "n1", 20)
+	g := c.GatewayConnect(&rcv1.LeaseHello{GatewayId: "gw"})
+	drain(g)
+	for b := range 4 {
+		c.Demand(g, fmt.Sprintf("b%d", b), 100, nil)
+		clk.advance(5 * time.Millisecond)
+	}
+	if grants, _, _ := drain(g); len(grants) != 0 {
+		t.Fatalf("%d grants inside the arrival window", len(grants))
+	}
+	clk.advance(50 * time.Millisecond)
+	c.Tick()
+	grants, _, _ := drain(g)
+	per := map[string]int{}
+	for _, gr := range grants {
+		per[gr.GetBatchId()]++
+	}
+	if len(grants) != 20 || per["b0"] != 5 || per["b3"] != 5 {
+		t.Errorf("grants per batch %v (of %d): want 5 each", per, len(grants))
+	}
+}

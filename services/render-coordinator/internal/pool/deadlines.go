@@ -10,7 +10,6 @@ type deadlineKind int
 
 const (
 	nodeHeartbeat deadlineKind = iota // a node must report by then
-	leaseExpiry                       // a lease must be released by then
 	leaseOrphan                       // a lease's gateway must reconnect by then
 	coolingEnd                        // a node's slots become grantable again
 )
@@ -22,7 +21,9 @@ type deadline struct {
 	l    *lease
 }
 
-// deadlineHeap is a timer heap the coordinator owns; a deadline that was
+// deadlineHeap is a timer heap the coordinator owns (lease expiry is a
+// sweep instead: a heap entry per grant would grow without bound at tens of
+// thousands of grants a second); a deadline that was
 // moved or no longer applies is checked and skipped when it pops (so
 // re-arming is one push, never a search).
 type deadlineHeap []deadline

@@ -69,7 +69,6 @@ func (c *Coordinator) GatewayConnect(hello *rcv1.LeaseHello) *GatewaySession {
 		l := &lease{id: h.GetLeaseId(), epoch: h.GetEpoch(), node: n, slot: slot, batch: h.GetBatchId(), gw: g, expires: now.Add(c.cfg.LeaseTTL)}
 		c.leases.put(l)
 		c.epoch = max(c.epoch, l.epoch)
-		c.deadlines.add(deadline{at: l.expires, kind: leaseExpiry, l: l})
 	}
 	nodes, slots := c.nodes.size()
 	c.poolSize = [2]int{nodes, slots}
@@ -93,6 +92,9 @@ func (c *Coordinator) Demand(g *GatewaySession, batch string, waiting int, trace
 	d.trace = trace
 	if waiting > 0 && d.waiting <= 0 {
 		d.since = now
+		if n, _ := c.nodes.pickFree(now); n != nil && c.cfg.ArrivalWindow > 0 && !now.Before(c.holdUntil) {
+			c.holdUntil = now.Add(c.cfg.ArrivalWindow)
+		}
 	}
 	d.waiting = waiting
 	if waiting <= 0 {
