@@ -47,11 +47,11 @@ func or0(addr string) string {
 
 // Start starts the test web and the five services, in dependency order.
 // On error, whatever was started is stopped.
-func Start(o Options) (m *Mesh, err error) {
+func Start(o Options) (_ *Mesh, err error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	m = &Mesh{opts: o}
+	m := &Mesh{opts: o}
 	defer func() {
 		if err != nil {
 			m.Stop()

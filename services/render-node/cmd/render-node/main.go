@@ -17,7 +17,8 @@ import (
 
 type cfg struct {
 	app.Config
-	Chromium string `flag:"chromium" help:"Chromium binary (default: chromium or google-chrome on PATH)"`
+	Chromium          string `flag:"chromium" help:"Chromium binary (default: chromium or google-chrome on PATH)"`
+	RendererProcesses int    `flag:"renderer-processes" default:"8" help:"cap on Chrome's renderer processes; tabs reuse warm renderers (0: Chrome's default)"`
 }
 
 func main() {
@@ -35,7 +36,7 @@ func main() {
 			return err
 		}
 		defer px.Close()
-		b, err := browser.Start(browser.Options{ExecPath: c.Chromium, ProxyAddr: px.Addr()}, log)
+		b, err := browser.Start(browser.Options{ExecPath: c.Chromium, ProxyAddr: px.Addr(), RendererProcesses: c.RendererProcesses}, log)
 		if err != nil {
 			return err
 		}

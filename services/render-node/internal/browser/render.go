@@ -90,7 +90,8 @@ func (b *Browser) Render(ctx context.Context, job render.Job) render.Result {
 	if bctx == nil || bctx.Err() != nil {
 		return b.died("the browser is not running")
 	}
-	tabCtx, closeTab := chromedp.NewContext(bctx)
+	// A tab in the browser's window, not a new window per page (far cheaper).
+	tabCtx, closeTab := chromedp.NewContext(bctx, chromedp.WithNewWindow(false))
 	defer closeTab()
 	// A revoked lease, a gone client or the deadline closes the tab at once.
 	stop := context.AfterFunc(ctx, closeTab)
