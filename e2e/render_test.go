@@ -134,9 +134,15 @@ func TestE2E_KillNodeMidBatch(t *testing.T) {
 	if crashedAttempts(b) == 0 {
 		t.Error("no render was in flight on the killed node: the test proved nothing")
 	}
-	// Chrome does not outlive its node.
+	// Chrome outlives neither a killed node nor a stopped one.
+	survivor := m.Proc("node-2")
+	chrome2, _ := procmem.Descendants(survivor.Pid())
+	survivor.Stop(30 * time.Second)
+	if len(chrome2) == 0 {
+		t.Error("the surviving node had no Chrome processes")
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range chrome {
+	for _, pid := range append(chrome, chrome2...) {
 		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
