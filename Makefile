@@ -10,7 +10,8 @@ TOOLS := .tmp/bin
 BUF := $(TOOLS)/buf
 COMMANDS := ./services/gateway/cmd/gateway ./services/static-fetcher/cmd/static-fetcher \
 	./services/render-coordinator/cmd/render-coordinator ./services/render-node/cmd/render-node \
-	./services/render-node/cmd/render-node-sim ./services/decodo-proxy/cmd/decodo-proxy ./testweb/cmd/testweb ./client/cmd/fetchctl ./e2e/cmd/devmesh
+	./services/render-node/cmd/render-node-sim ./services/decodo-proxy/cmd/decodo-proxy ./testweb/cmd/testweb \
+	./testweb/cmd/decodo-emulator ./client/cmd/fetchctl ./e2e/cmd/devmesh
 TEST_TIMEOUT ?= 30m
 
 .PHONY: help
@@ -64,8 +65,8 @@ build: ## Build every command into bin/
 	go build -o bin/ $(COMMANDS)
 
 .PHONY: run
-run: deps build ## Start the whole mesh locally (Ctrl-C stops it)
-	./bin/devmesh -bin bin -logs .tmp/run
+run: deps build ## Start the whole mesh locally (Ctrl-C stops it); DECODO_EMULATOR=1 adds the Decodo emulator
+	./bin/devmesh -bin bin -logs .tmp/run $(if $(DECODO_EMULATOR),-decodo-emulator)
 
 .PHONY: test
 test: deps ## Run every test: unit, service and end-to-end (real processes and Chromium on loopback)

@@ -47,7 +47,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer logf.Close()
-	shared, err = mesh.Start(mesh.Options{BinDir: binDir, Log: logf})
+	shared, err = mesh.Start(mesh.Options{BinDir: binDir, Log: logf, DecodoEmulator: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		dumpLog()

@@ -30,6 +30,7 @@ var Commands = map[string]string{
 	"render-node-sim":    "./services/render-node/cmd/render-node-sim",
 	"decodo-proxy":       "./services/decodo-proxy/cmd/decodo-proxy",
 	"testweb":            "./testweb/cmd/testweb",
+	"decodo-emulator":    "./testweb/cmd/decodo-emulator",
 	"fetchctl":           "./client/cmd/fetchctl",
 }
 

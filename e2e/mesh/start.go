@@ -23,6 +23,11 @@ type Options struct {
 	SimNodes      int
 	SimRenderTime time.Duration
 
+	// DecodoEmulator starts the local Decodo emulator and gives the
+	// decodo-proxy its address and credentials; without it the proxy has no
+	// credentials and answers "Decodo not configured".
+	DecodoEmulator bool
+
 	// Args and Env add flags and environment variables per process name.
 	Args map[string][]string
 	Env  map[string][]string
@@ -36,7 +41,16 @@ type Mesh struct {
 	TestWeb, TestWebURL string
 	// GatewayGRPC is the gateway's gRPC host:port; RESTURL its REST base URL.
 	GatewayGRPC, RESTURL string
+	// DecodoEmulatorURL is the emulator's base URL when it runs.
+	DecodoEmulatorURL string
 }
+
+// EmulatorUser and EmulatorPassword are the credentials the mesh gives the
+// Decodo emulator and the decodo-proxy.
+const (
+	EmulatorUser     = "fetchmesh"
+	EmulatorPassword = "emulator-secret-7f3a"
+)
 
 func or0(addr string) string {
 	if addr == "" {
@@ -100,7 +114,22 @@ func Start(o Options) (_ *Mesh, err error) {
 		}
 		m.procs = append(m.procs, p)
 	}
-	decodo, err := start("decodo-proxy", "-listen", or0(o.DecodoProxy))
+	decodoArgs := []string{"-listen", or0(o.DecodoProxy)}
+	if o.DecodoEmulator {
+		emu, err := start("decodo-emulator", "-listen", "127.0.0.1:0", "-user", EmulatorUser, "-pass", EmulatorPassword, "-allow-origin", m.TestWebURL)
+		if err != nil {
+			return nil, err
+		}
+		m.DecodoEmulatorURL = "http://" + emu.Addrs["http"]
+		// Fast retries for tests and demos; the credentials go in the
+		// environment, never on the command line.
+		decodoArgs = append(decodoArgs, "-api-url", m.DecodoEmulatorURL, "-backoff", "100ms")
+		if m.opts.Env == nil {
+			m.opts.Env = map[string][]string{}
+		}
+		m.opts.Env["decodo-proxy"] = append(m.opts.Env["decodo-proxy"], "FETCHMESH_DECODO_USERNAME="+EmulatorUser, "FETCHMESH_DECODO_PASSWORD="+EmulatorPassword)
+	}
+	decodo, err := start("decodo-proxy", decodoArgs...)
 	if err != nil {
 		return nil, err
 	}

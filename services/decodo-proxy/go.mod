@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
 	github.com/fetchmesh/fetchmesh/services/shared v0.0.0
+	github.com/fetchmesh/fetchmesh/testweb v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -19,4 +20,5 @@ require (
 replace (
 	github.com/fetchmesh/fetchmesh/gen => ../../gen
 	github.com/fetchmesh/fetchmesh/services/shared => ../shared
+	github.com/fetchmesh/fetchmesh/testweb => ../../testweb
 )

@@ -18,6 +18,7 @@ import (
 func main() {
 	bin := flag.String("bin", "bin", "folder holding the built commands")
 	logDir := flag.String("logs", ".tmp/run", "folder for the processes' logs")
+	emulator := flag.Bool("decodo-emulator", false, "run the local Decodo emulator and give the decodo-proxy its credentials")
 	flag.Parse()
 	if err := os.MkdirAll(*logDir, 0o755); err != nil {
 		fail(err)
@@ -29,19 +30,25 @@ func main() {
 	}
 	defer logf.Close()
 	m, err := mesh.Start(mesh.Options{
-		BinDir:        *bin,
-		Log:           logf,
-		TestWeb:       "127.0.0.1:8089",
-		GatewayGRPC:   "127.0.0.1:7100",
-		GatewayHTTP:   "127.0.0.1:7180",
-		StaticFetcher: "127.0.0.1:7101",
-		Coordinator:   "127.0.0.1:7102",
-		RenderNode:    "127.0.0.1:7103",
-		DecodoProxy:   "127.0.0.1:7104",
+		BinDir:         *bin,
+		Log:            logf,
+		TestWeb:        "127.0.0.1:8089",
+		GatewayGRPC:    "127.0.0.1:7100",
+		GatewayHTTP:    "127.0.0.1:7180",
+		StaticFetcher:  "127.0.0.1:7101",
+		Coordinator:    "127.0.0.1:7102",
+		RenderNode:     "127.0.0.1:7103",
+		DecodoProxy:    "127.0.0.1:7104",
+		DecodoEmulator: *emulator,
 	})
 	if err != nil {
 		fail(fmt.Errorf("%w (see %s)", err, logPath))
 	}
+	decodo := "off (no credentials: URLs that need it say \"Decodo not configured\"; make run DECODO_EMULATOR=1 runs the local emulator)"
+	if m.DecodoEmulatorURL != "" {
+		decodo = "through the local Decodo emulator at " + m.DecodoEmulatorURL
+	}
+	fmt.Printf("Decodo tier: %s\n", decodo)
 	fmt.Printf(`fetchmesh is running (logs: %s)
   REST      %s   POST /v1/batches:stream, POST /v1/fetch, GET /v1/pool
   OpenAPI   %s/openapi.json

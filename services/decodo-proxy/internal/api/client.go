@@ -42,14 +42,14 @@ type Kind int
 
 // Kinds of answers.
 const (
-	OK          Kind = iota // results
-	Failed                  // 200 with the "failed" envelope: Decodo gave up
-	BadRequest              // 400, 422: the request was refused
-	AuthFailed              // 401, 403
-	NotFound                // 404
-	RateLimited             // 429
-	ServerError             // 5xx, 524
-	NetworkError            // no answer
+	OK           Kind = iota // results
+	Failed                   // 200 with the "failed" envelope: Decodo gave up
+	BadRequest               // 400, 422: the request was refused
+	AuthFailed               // 401, 403
+	NotFound                 // 404
+	RateLimited              // 429
+	ServerError              // 5xx, 524
+	NetworkError             // no answer
 )
 
 // Answer is one call's outcome.
