@@ -37,7 +37,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternating rounds of mesh and baseline (medians are reported)")
 	rssURLs := flag.Int("rss-urls", 10000, "URLs in the gateway memory batch")
 	renderPages := flag.Int("render-pages", 200, "app-shell pages in the render comparison")
-	only := flag.String("only", "static,render,coordinator,scenario1", "comma-separated groups to run")
+	mixURLs := flag.Int("mix-urls", 500, "URLs in the mixed pipeline batch")
+	only := flag.String("only", "static,render,mix,coordinator,scenario1", "comma-separated groups to run")
 	flag.Parse()
 	groups := map[string]bool{}
 	for _, g := range strings.Split(*only, ",") {
@@ -50,7 +51,7 @@ func main() {
 	}
 	defer logf.Close()
 	absBin, _ := filepath.Abs(*bin)
-	m, err := mesh.Start(mesh.Options{BinDir: absBin, Log: logf})
+	m, err := mesh.Start(mesh.Options{BinDir: absBin, Log: logf, DecodoEmulator: true})
 	if err != nil {
 		fail(fmt.Errorf("%w (log: %s)", err, logf.Name()))
 	}
@@ -69,6 +70,11 @@ func main() {
 	}
 	if groups["render"] {
 		if err := benchRender(ctx, m, *renderPages, 2); err != nil {
+			fail(err)
+		}
+	}
+	if groups["mix"] {
+		if err := benchMix(ctx, m, *mixURLs); err != nil {
 			fail(err)
 		}
 	}

@@ -295,8 +295,39 @@ func TestEngine_LearnsHostsThatNeedRendering(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.exactlyOnePerIndex(t, 100)
-	// The first URL and one in ten re-checks go static; the rest skip it.
-	if s := staticCalls.Load(); s > 15 || s < 5 || renderCalls.Load() != 100 {
-		t.Errorf("static %d, render %d: want ~11 static re-checks and 100 renders", s, renderCalls.Load())
+	// The first URLs until the host is learned, then one in ten re-checks.
+	if s := staticCalls.Load(); s > 16 || s < 5 || renderCalls.Load() != 100 {
+		t.Errorf("static %d, render %d: want ~13 static fetches and 100 renders", s, renderCalls.Load())
+	}
+}
+
+func TestEngine_MixedHostIsNotLearned(t *testing.T) {
+	var renders atomic.Int64
+	static := tierFunc(func(_ context.Context, req batch.AttemptRequest) batch.AttemptResult {
+		if strings.Contains(req.URL, "/app/") {
+			return verdict(commonv1.Verdict_VERDICT_NEEDS_JAVASCRIPT)
+		}
+		return verdict(commonv1.Verdict_VERDICT_COMPLETE)
+	})
+	render := tierFunc(func(context.Context, batch.AttemptRequest) batch.AttemptResult {
+		renders.Add(1)
+		return verdict(commonv1.Verdict_VERDICT_COMPLETE)
+	})
+	e := batch.NewEngine(batch.Tiers{Static: static, Render: render}, batch.Config{}, quiet)
+	urls := make([]string, 100)
+	for i := range urls {
+		kind := "article"
+		if i%4 == 0 {
+			kind = "app"
+		}
+		urls[i] = fmt.Sprintf("https://mixed.example/%s/%d", kind, i)
+	}
+	c, err := run(t, e, context.Background(), urls, &gatewayv1.FetchOptions{StaticConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.exactlyOnePerIndex(t, 100)
+	if renders.Load() != 25 {
+		t.Errorf("%d renders, want exactly the 25 app shells", renders.Load())
 	}
 }

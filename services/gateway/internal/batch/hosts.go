@@ -13,18 +13,31 @@ import (
 // noticed.
 const recheckEvery = 10
 
-// hostMemory learns, within one batch, which hosts serve app shells: once
-// a host's page rendered fine where the static fetch said "needs
-// JavaScript", later URLs of that host skip the static fetch. It never
-// learns from failed or blocked attempts.
+// A host is learned once minShells of its pages rendered fine where the
+// static fetch said "needs JavaScript", and at least shellShare of its
+// static answers were such shells: a site that mixes articles and app
+// shells keeps its static fetches.
+const (
+	minShells  = 3
+	shellShare = 0.9
+)
+
+// hostMemory learns, within one batch, which hosts serve app shells, so
+// that later URLs of such a host skip the static fetch. It never learns
+// from failed or blocked attempts.
 type hostMemory struct {
 	mu    sync.Mutex
 	hosts map[string]*hostState
 }
 
 type hostState struct {
-	needsRender bool
-	uses        int
+	shells   int // static said "needs JavaScript" and the render was complete
+	complete int // static said complete
+	uses     int
+}
+
+func (st *hostState) needsRender() bool {
+	return st.shells >= minShells && float64(st.shells) >= shellShare*float64(st.shells+st.complete)
 }
 
 func newHostMemory() *hostMemory { return &hostMemory{hosts: map[string]*hostState{}} }
@@ -33,7 +46,7 @@ func (h *hostMemory) preferRender(host string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.hosts[host]
-	if st == nil || !st.needsRender {
+	if st == nil || !st.needsRender() {
 		return false
 	}
 	st.uses++
@@ -62,6 +75,10 @@ func (h *hostMemory) learn(host string, attempts []policy.Attempt) {
 		st = &hostState{}
 		h.hosts[host] = st
 	}
-	// A complete static page (a re-check) unlearns it.
-	st.needsRender = shell && rendered && !staticComplete
+	switch {
+	case staticComplete:
+		st.complete++
+	case shell && rendered:
+		st.shells++
+	}
 }
