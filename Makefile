@@ -32,6 +32,18 @@ $(TOOLS)/.built: tools/go.mod tools/go.sum
 .PHONY: tools
 tools: $(TOOLS)/.built ## Build the pinned tools (buf, protoc plugins, grpcurl) into .tmp/bin
 
+JAEGER := $(TOOLS)/jaeger
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
+	@echo "building Jaeger from its pinned module (a cold build takes up to ~13 minutes and ~2 GB of memory; cached afterwards)"
+	cd tools/jaeger && GOWORK=off go build -o ../../$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+.PHONY: jaeger-bin
+jaeger-bin: $(JAEGER) ## Build Jaeger (pinned in tools/jaeger) into .tmp/bin
+
+.PHONY: jaeger
+jaeger: $(JAEGER) ## Start Jaeger alone on loopback (UI http://127.0.0.1:16686, OTLP 127.0.0.1:4317)
+	$(JAEGER) --config deploy/jaeger/local.yaml
+
 .PHONY: generate
 generate: tools ## Regenerate gen/ from proto/
 	$(BUF) format -w
@@ -65,15 +77,16 @@ build: ## Build every command into bin/
 	go build -o bin/ $(COMMANDS)
 
 .PHONY: run
-run: deps build ## Start the whole mesh locally (Ctrl-C stops it); DECODO_EMULATOR=1 adds the Decodo emulator
-	./bin/devmesh -bin bin -logs .tmp/run $(if $(DECODO_EMULATOR),-decodo-emulator)
+run: deps build jaeger-bin ## Start the whole mesh and Jaeger locally (Ctrl-C stops it); DECODO_EMULATOR=1 adds the Decodo emulator
+	./bin/devmesh -bin bin -logs .tmp/run -jaeger $(JAEGER) $(if $(DECODO_EMULATOR),-decodo-emulator)
 
 .PHONY: test
-test: deps ## Run every test: unit, service and end-to-end (real processes and Chromium on loopback)
+test: deps jaeger-bin ## Run every test: unit, service and end-to-end (real processes and Chromium on loopback)
 	go test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	cd deploy/check && GOWORK=off go test -count=1 ./...
 
 .PHONY: bench
-bench: deps build ## Run the benchmarks; prints `name: value unit` lines and a table
+bench: deps build jaeger-bin ## Run the benchmarks; prints `name: value unit` lines and a table
 	go run ./e2e/cmd/bench -bin bin
 
 .PHONY: ci

@@ -14,9 +14,10 @@ import (
 )
 
 var (
-	binDir  string
-	shared  *mesh.Mesh // one mesh for the tests that do not disturb it
-	logPath string
+	binDir   string
+	repoRoot string
+	shared   *mesh.Mesh // one mesh for the tests that do not disturb it
+	logPath  string
 )
 
 func TestMain(m *testing.M) {
@@ -29,6 +30,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	repoRoot = root
 	tmp, err := os.MkdirTemp("", "fetchmesh-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

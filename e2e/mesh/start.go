@@ -28,9 +28,15 @@ type Options struct {
 	// credentials and answers "Decodo not configured".
 	DecodoEmulator bool
 
-	// Args and Env add flags and environment variables per process name.
-	Args map[string][]string
-	Env  map[string][]string
+	// Jaeger, when set, is a running Jaeger every service exports its
+	// traces to.
+	Jaeger *Jaeger
+
+	// Args and Env add flags and environment variables per process name;
+	// EnvAll adds environment variables to every service.
+	Args   map[string][]string
+	Env    map[string][]string
+	EnvAll []string
 }
 
 // Mesh is the running mesh.
@@ -149,7 +155,11 @@ func Start(o Options) (_ *Mesh, err error) {
 // startProc runs the command bin as the process called name.
 func (m *Mesh) startProc(name, bin string, args []string) (*Proc, error) {
 	args = append(args, m.opts.Args[bin]...)
-	p, err := StartProc(name, filepath.Join(m.opts.BinDir, bin), args, m.opts.Env[bin], m.opts.Log)
+	env := append(append([]string(nil), m.opts.Env[bin]...), m.opts.EnvAll...)
+	if m.opts.Jaeger != nil {
+		env = append(env, m.opts.Jaeger.OTELEnv()...)
+	}
+	p, err := StartProc(name, filepath.Join(m.opts.BinDir, bin), args, env, m.opts.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func main() {
 	rssURLs := flag.Int("rss-urls", 10000, "URLs in the gateway memory batch")
 	renderPages := flag.Int("render-pages", 200, "app-shell pages in the render comparison")
 	mixURLs := flag.Int("mix-urls", 500, "URLs in the mixed pipeline batch")
-	only := flag.String("only", "static,render,mix,coordinator,scenario1", "comma-separated groups to run")
+	only := flag.String("only", "static,render,mix,coordinator,scenario1,tracing", "comma-separated groups to run")
 	flag.Parse()
 	groups := map[string]bool{}
 	for _, g := range strings.Split(*only, ",") {
@@ -81,6 +81,15 @@ func main() {
 	m.Stop()
 	if groups["coordinator"] {
 		if err := benchCoordinator(ctx, absBin, 200, 20, 4, 5*time.Second); err != nil {
+			fail(err)
+		}
+	}
+	if groups["tracing"] {
+		root, err := mesh.RepoRoot()
+		if err != nil {
+			fail(err)
+		}
+		if err := benchTracing(ctx, root, absBin, *pages, *rounds); err != nil {
 			fail(err)
 		}
 	}

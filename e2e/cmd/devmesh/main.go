@@ -19,6 +19,8 @@ func main() {
 	bin := flag.String("bin", "bin", "folder holding the built commands")
 	logDir := flag.String("logs", ".tmp/run", "folder for the processes' logs")
 	emulator := flag.Bool("decodo-emulator", false, "run the local Decodo emulator and give the decodo-proxy its credentials")
+	jaegerBin := flag.String("jaeger", ".tmp/bin/jaeger", "Jaeger binary (empty: no Jaeger; traces are not exported)")
+	jaegerConfig := flag.String("jaeger-config", "deploy/jaeger/local.yaml", "Jaeger configuration")
 	flag.Parse()
 	if err := os.MkdirAll(*logDir, 0o755); err != nil {
 		fail(err)
@@ -29,7 +31,18 @@ func main() {
 		fail(err)
 	}
 	defer logf.Close()
+	var jaeger *mesh.Jaeger
+	if *jaegerBin != "" {
+		if jaeger, err = mesh.StartJaeger(*jaegerBin, *jaegerConfig, "127.0.0.1:16686", "127.0.0.1:4317", logf); err != nil {
+			fail(err)
+		}
+		defer jaeger.Stop()
+	}
+	metrics := func(port int) []string { return []string{"-metrics-listen", fmt.Sprintf("127.0.0.1:%d", port)} }
 	m, err := mesh.Start(mesh.Options{
+		Jaeger: jaeger,
+		Args: map[string][]string{"gateway": metrics(9100), "static-fetcher": metrics(9101), "render-coordinator": metrics(9102),
+			"render-node": metrics(9103), "decodo-proxy": metrics(9104)},
 		BinDir:         *bin,
 		Log:            logf,
 		TestWeb:        "127.0.0.1:8089",
@@ -49,6 +62,10 @@ func main() {
 		decodo = "through the local Decodo emulator at " + m.DecodoEmulatorURL
 	}
 	fmt.Printf("Decodo tier: %s\n", decodo)
+	if jaeger != nil {
+		fmt.Printf("Jaeger UI: %s (each batch's accepted event and result carry its traceId: open %s/trace/<traceId>)\n", jaeger.QueryURL, jaeger.QueryURL)
+	}
+	fmt.Println("Metrics (Prometheus format): http://127.0.0.1:9100/metrics (gateway) ... :9104 (decodo-proxy)")
 	fmt.Printf(`fetchmesh is running (logs: %s)
   REST      %s   POST /v1/batches:stream, POST /v1/fetch, GET /v1/pool
   OpenAPI   %s/openapi.json

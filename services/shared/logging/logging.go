@@ -27,7 +27,7 @@ func New(service string) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	l := slog.New(h).With("service", service)
+	l := slog.New(traceHandler{h}).With("service", service)
 	slog.SetDefault(l)
 	return l
 }

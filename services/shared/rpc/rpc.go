@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
@@ -72,6 +74,9 @@ func NewServer(maxRecv int, opts ...grpc.ServerOption) *Server {
 		grpc.ReadBufferSize(ioBuffer),
 		experimental.BufferPool(BufferPool),
 	}
+	// Traces through the stats handler (not interceptors), so streams and
+	// unary calls alike join the caller's trace; health checks are left out.
+	base = append(base, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))))
 	s := grpc.NewServer(append(base, opts...)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
@@ -93,6 +98,7 @@ func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		experimental.WithBufferPool(BufferPool),
 		// A headless Service resolves to every pod: spread calls over them.
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 	}
 	cc, err := grpc.NewClient(addr, append(base, opts...)...)
 	if err != nil {

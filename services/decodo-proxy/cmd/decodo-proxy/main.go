@@ -27,10 +27,12 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/config"
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
+	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
+	telemetry.Flags
 	Listen           string        `flag:"listen" default:"127.0.0.1:7104" help:"gRPC listen address"`
 	APIURL           string        `flag:"api-url" default:"https://scraper-api.decodo.com" help:"Decodo API base URL"`
 	TokenFile        string        `flag:"decodo-token-file" help:"file holding the Basic token (base64 of user:pass)"`
@@ -78,6 +80,11 @@ func main() {
 		if err := config.Load(&c, "decodo-proxy", os.Args[1:]); err != nil {
 			return err
 		}
+		tel, err := telemetry.Setup(ctx, "decodo-proxy", telemetry.Version, c.MetricsListen, log)
+		if err != nil {
+			return err
+		}
+		defer tel.Shutdown(context.Background())
 		tok, err := token(c)
 		if err != nil {
 			return err
@@ -91,6 +98,9 @@ func main() {
 		limiter := scrape.NewLimiter(ctx, c.Rate, c.Concurrency)
 		s := scrape.New(caller, limiter, scrape.NewBreaker(c.BreakerThreshold, c.BreakerCooldown), scrape.NewBudget(c.DailyCap),
 			scrape.Config{Retries: c.Retries, BackoffBase: c.Backoff, DefaultTimeout: c.Timeout}, log)
+		if err := s.RegisterMetrics(); err != nil {
+			return err
+		}
 		lis, err := net.Listen("tcp", c.Listen)
 		if err != nil {
 			return err
@@ -99,7 +109,7 @@ func main() {
 		decodoproxyv1.RegisterDecodoProxyServiceServer(srv, server.New(s))
 		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		srv.Health.SetServingStatus(decodoproxyv1.DecodoProxyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-		log.Info("serving", "grpc", lis.Addr().String(), "api", c.APIURL, "configured", tok != "", "rate", c.Rate, "concurrency", c.Concurrency, "daily_cap", c.DailyCap)
+		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "api", c.APIURL, "configured", tok != "", "rate", c.Rate, "concurrency", c.Concurrency, "daily_cap", c.DailyCap)
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})
 }

@@ -21,6 +21,10 @@ import (
 	decodoproxyv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/decodoproxy/v1"
 	"github.com/fetchmesh/fetchmesh/services/decodo-proxy/internal/api"
 	"github.com/fetchmesh/fetchmesh/services/shared/classify"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -79,7 +83,15 @@ func fail(kind commonv1.ErrorKind, msg string, retryable bool) *decodoproxyv1.Sc
 // Scrape fetches req.Url through Decodo.
 func (s *Scraper) Scrape(ctx context.Context, req *decodoproxyv1.ScrapeRequest) *decodoproxyv1.ScrapeResponse {
 	start := time.Now()
+	ctx, span := tracer.Start(ctx, "decodo.scrape", trace.WithAttributes(attribute.String("url.full", req.GetUrl()), attribute.Bool("fetchmesh.decodo.render", req.GetRender())))
+	defer span.End()
 	resp := s.scrape(ctx, req)
+	span.SetAttributes(attribute.Int("fetchmesh.decodo.calls", int(resp.GetCalls())), attribute.Int("fetchmesh.decodo.billed", int(resp.GetBilledCalls())),
+		attribute.String("fetchmesh.verdict", resp.GetVerdict().String()))
+	if resp.GetError() != nil {
+		span.SetStatus(otelcodes.Error, resp.GetError().GetMessage())
+		rejections.Add(ctx, 1, metric.WithAttributes(attribute.String("error.type", resp.GetError().GetKind().String())))
+	}
 	if resp.Timings == nil {
 		resp.Timings = &commonv1.Timings{}
 	}
@@ -135,9 +147,16 @@ func (s *Scraper) scrape(ctx context.Context, req *decodoproxyv1.ScrapeRequest) 
 		if err != nil {
 			return result(fail(commonv1.ErrorKind_ERROR_KIND_TIMEOUT, "the deadline passed while waiting for the account's rate limit", true))
 		}
-		last = s.api.Call(ctx, call)
+		cctx, cspan := tracer.Start(ctx, "decodo.call", trace.WithAttributes(attribute.Int("fetchmesh.decodo.attempt", attempt)))
+		last = s.api.Call(cctx, call)
+		cspan.SetAttributes(attribute.Int("http.response.status_code", last.Status))
+		cspan.End()
 		release()
 		calls++
+		callCount.Add(ctx, 1, metric.WithAttributes(attribute.Int("http.response.status_code", last.Status)))
+		if attempt > 0 {
+			retries.Add(ctx, 1)
+		}
 		if last.Billed {
 			billed++
 			s.budget.Billed()

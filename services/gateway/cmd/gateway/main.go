@@ -23,10 +23,12 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/config"
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
+	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
+	telemetry.Flags
 	Listen            string `flag:"listen" default:"127.0.0.1:7100" help:"gRPC listen address"`
 	HTTPListen        string `flag:"http-listen" default:"127.0.0.1:7180" help:"REST and OpenAPI listen address"`
 	StaticFetcher     string `flag:"static-fetcher" default:"127.0.0.1:7101" help:"static-fetcher address"`
@@ -67,6 +69,11 @@ func main() {
 		if err := config.Load(&c, "gateway", os.Args[1:]); err != nil {
 			return err
 		}
+		tel, err := telemetry.Setup(ctx, "gateway", telemetry.Version, c.MetricsListen, log)
+		if err != nil {
+			return err
+		}
+		defer tel.Shutdown(context.Background())
 		staticConn, err := rpc.Dial(c.StaticFetcher)
 		if err != nil {
 			return err
@@ -120,7 +127,7 @@ func main() {
 		defer closeREST()
 		httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
-		log.Info("serving", "grpc", lis.Addr().String(), "rest", "http://"+httpLis.Addr().String(),
+		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "rest", "http://"+httpLis.Addr().String(),
 			"openapi", "http://"+httpLis.Addr().String()+"/openapi.json", "render", c.RenderCoordinator != "", "decodo", c.DecodoProxy != "")
 		// Stop order: REST first (it calls the gRPC server), then gRPC.
 		g := lifecycle.NewGroup(ctx)

@@ -18,6 +18,9 @@ import (
 
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -38,6 +41,7 @@ type Engine struct {
 	tiers Tiers
 	cfg   Config
 	log   *slog.Logger
+	m     instruments
 }
 
 // NewEngine returns an engine over tiers.
@@ -48,7 +52,7 @@ func NewEngine(tiers Tiers, cfg Config, log *slog.Logger) *Engine {
 	if cfg.DecodoMaxCalls <= 0 {
 		cfg.DecodoMaxCalls = 100
 	}
-	return &Engine{tiers: tiers, cfg: cfg, log: log}
+	return &Engine{tiers: tiers, cfg: cfg, log: log, m: newInstruments()}
 }
 
 // Emit sends one event to the client. It blocks while the client is slow
@@ -70,11 +74,17 @@ func (e *Engine) Run(ctx context.Context, urls []string, o *gatewayv1.FetchOptio
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := newRun(e, opts)
+	ctx, span := tracer.Start(ctx, "batch", trace.WithAttributes(
+		attribute.String("fetchmesh.batch.id", r.id), attribute.Int("fetchmesh.batch.urls", len(urls)), attribute.String("fetchmesh.mode", opts.Mode.String())))
+	defer span.End()
+	r.traceID = traceID(ctx)
+	e.m.batches.Add(ctx, 1)
+	defer e.m.batches.Add(context.Background(), -1)
 	jobs, invalid := prepare(urls)
 	log := e.log.With("batch_id", r.id)
-	log.Info("batch accepted", "urls", len(urls), "unique", len(jobs), "invalid", len(invalid), "mode", opts.Mode.String())
+	log.InfoContext(ctx, "batch accepted", "urls", len(urls), "unique", len(jobs), "invalid", len(invalid), "mode", opts.Mode.String())
 	if err := emit(&gatewayv1.FetchBatchResponse{Event: &gatewayv1.FetchBatchResponse_Accepted{Accepted: &gatewayv1.BatchAccepted{
-		BatchId: r.id, Urls: int32(len(urls)), UniqueUrls: int32(len(jobs)), InvalidUrls: int32(len(invalid)),
+		BatchId: r.id, Urls: int32(len(urls)), UniqueUrls: int32(len(jobs)), InvalidUrls: int32(len(invalid)), TraceId: r.traceID,
 	}}}); err != nil {
 		return err
 	}
@@ -90,6 +100,7 @@ func (e *Engine) Run(ctx context.Context, urls []string, o *gatewayv1.FetchOptio
 
 	for _, bad := range invalid {
 		res := invalidResult(bad)
+		res.TraceId = r.traceID
 		r.summary.add(res)
 		if err := emit(wrap(res)); err != nil {
 			return err
@@ -97,7 +108,8 @@ func (e *Engine) Run(ctx context.Context, urls []string, o *gatewayv1.FetchOptio
 	}
 	for res := range r.out {
 		if err := emit(wrap(res)); err != nil {
-			log.Info("client gone; batch canceled", "err", err)
+			log.InfoContext(ctx, "client gone; batch canceled", "err", err)
+			span.SetStatus(otelcodes.Error, "client gone")
 			return err
 		}
 	}
@@ -105,7 +117,9 @@ func (e *Engine) Run(ctx context.Context, urls []string, o *gatewayv1.FetchOptio
 		return status.FromContextError(err).Err()
 	}
 	sum := r.summary.proto(r.id, time.Since(r.start))
-	log.Info("batch done", "results", sum.GetResults(), "ok", sum.GetOk(), "failed", sum.GetFailed(), "duration", time.Since(r.start).String())
+	log.InfoContext(ctx, "batch done", "results", sum.GetResults(), "ok", sum.GetOk(), "failed", sum.GetFailed(), "duration", time.Since(r.start).String())
+	span.SetAttributes(attribute.Int("fetchmesh.batch.ok", int(sum.GetOk())), attribute.Int("fetchmesh.batch.decodo_calls", int(sum.GetDecodoCalls())),
+		attribute.Int("fetchmesh.batch.renders", int(sum.GetRenderAttempts())))
 	return emit(&gatewayv1.FetchBatchResponse{Event: &gatewayv1.FetchBatchResponse_Summary{Summary: sum}})
 }
 

@@ -9,6 +9,9 @@ import (
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/policy"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -26,6 +29,7 @@ type run struct {
 	hosts                     *hostMemory
 	summary                   summary
 	out                       chan *gatewayv1.UrlResult
+	traceID                   string
 }
 
 func newRun(e *Engine, opts Options) *run {
@@ -115,8 +119,12 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 	holding := stage
 	defer func() { holding.release() }()
 	start := time.Now()
+	ctx, span := tracer.Start(ctx, "url", trace.WithAttributes(attribute.String("url.full", j.url), attribute.Int("fetchmesh.url.index", j.indices[0])))
+	defer span.End()
 	jctx, cancel := context.WithTimeout(ctx, r.opts.URLTimeout)
 	defer cancel()
+	var held int64 // page bytes this URL holds, for the memory gauge
+	defer func() { r.e.m.held.Add(context.Background(), -held) }()
 
 	var (
 		attempts []policy.Attempt
@@ -163,7 +171,13 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 		}
 		last, lastTier = &res, d.Next
 		if res.Page != nil {
+			if shown != nil {
+				r.e.m.held.Add(ctx, -shown.Page.GetBodyBytes())
+				held -= shown.Page.GetBodyBytes()
+			}
 			shown, shownTier = &res, d.Next
+			r.e.m.held.Add(ctx, res.Page.GetBodyBytes())
+			held += res.Page.GetBodyBytes()
 		}
 		attempts = append(attempts, policy.Attempt{Tier: d.Next, Verdict: res.Verdict, Error: res.Error, Retryable: res.Error.GetRetryable()})
 		records = append(records, attemptRecord(d.Next, res))
@@ -171,7 +185,7 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 	if r.opts.Mode == gatewayv1.Mode_MODE_AUTO {
 		r.hosts.learn(j.host, attempts)
 	}
-	res := &gatewayv1.UrlResult{Outcome: d.Outcome, Attempts: records, Duration: durationpb.New(time.Since(start))}
+	res := &gatewayv1.UrlResult{Outcome: d.Outcome, Attempts: records, Duration: durationpb.New(time.Since(start)), TraceId: r.traceID}
 	if d.Outcome != gatewayv1.Outcome_OUTCOME_OK {
 		res.Error = d.Error
 	}
@@ -181,6 +195,14 @@ func (r *run) process(ctx context.Context, j *job, stage semaphore) {
 	if last != nil {
 		res.Tier, res.Verdict, res.Page = lastTier, last.Verdict, last.Page
 	}
+	outcome := attribute.String("fetchmesh.outcome", res.GetOutcome().String())
+	tier := attribute.String("fetchmesh.tier", res.GetTier().String())
+	span.SetAttributes(outcome, tier, attribute.Int("fetchmesh.attempts", len(records)))
+	if res.GetError() != nil {
+		span.SetStatus(otelcodes.Error, res.GetError().GetMessage())
+	}
+	r.e.m.urlTime.Record(ctx, time.Since(start).Seconds(), attrs(outcome, tier))
+	r.e.m.results.Add(ctx, int64(len(j.indices)), attrs(outcome, tier))
 	r.emit(ctx, j, res)
 }
 
@@ -215,8 +237,45 @@ func (r *run) takeDecodoCall() bool {
 	}
 }
 
-// attempt runs one attempt on tier within the batch's per-tier limits.
+// attempt runs one attempt on tier within the batch's per-tier limits, in
+// its own span.
 func (r *run) attempt(ctx context.Context, tier gatewayv1.Tier, j *job) AttemptResult {
+	ctx, span := tracer.Start(ctx, "attempt "+tierName(tier), trace.WithAttributes(attribute.String("fetchmesh.tier", tier.String())))
+	defer span.End()
+	start := time.Now()
+	res := r.attemptOn(ctx, tier, j)
+	span.SetAttributes(attribute.String("fetchmesh.verdict", res.Verdict.String()), attribute.Int("http.response.status_code", int(res.Page.GetStatusCode())),
+		attribute.Int64("fetchmesh.body_bytes", res.Page.GetBodyBytes()))
+	if res.NodeID != "" {
+		span.SetAttributes(attribute.String("fetchmesh.node.id", res.NodeID))
+	}
+	if res.Calls > 0 {
+		span.SetAttributes(attribute.Int("fetchmesh.decodo.calls", res.Calls))
+	}
+	if res.Error != nil {
+		span.SetStatus(otelcodes.Error, res.Error.GetMessage())
+		span.SetAttributes(attribute.String("error.type", res.Error.GetKind().String()))
+	}
+	r.e.m.attempt.Record(ctx, time.Since(start).Seconds(), attrs(attribute.String("fetchmesh.tier", tier.String()), attribute.String("fetchmesh.verdict", res.Verdict.String())))
+	if tier == gatewayv1.Tier_TIER_STATIC && res.Page != nil {
+		r.e.m.staticByte.Add(ctx, res.Page.GetBodyBytes())
+	}
+	return res
+}
+
+func tierName(t gatewayv1.Tier) string {
+	switch t {
+	case gatewayv1.Tier_TIER_STATIC:
+		return "static"
+	case gatewayv1.Tier_TIER_RENDER:
+		return "render"
+	case gatewayv1.Tier_TIER_DECODO:
+		return "decodo"
+	}
+	return "none"
+}
+
+func (r *run) attemptOn(ctx context.Context, tier gatewayv1.Tier, j *job) AttemptResult {
 	remaining := time.Until(deadlineOf(ctx))
 	req := AttemptRequest{BatchID: r.id, URL: j.url, Options: &r.opts}
 	var (

@@ -15,6 +15,8 @@ import (
 
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	rcv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // How long the pool may be unreachable or empty before URLs that need it
@@ -97,18 +99,18 @@ func (p *Pool) unavailableLocked(now time.Time) *commonv1.Error {
 	return nil
 }
 
-// SetTrace records a batch's W3C trace context, sent with its demand.
-func (p *Pool) SetTrace(batch string, carrier map[string]string) {
-	p.mu.Lock()
-	p.trace[batch] = carrier
-	p.mu.Unlock()
-}
-
 // Acquire waits for a slot for batch. It fails with ctx's error, or with
 // ErrUnavailable when the pool stays unreachable or empty.
 func (p *Pool) Acquire(ctx context.Context, batch string) (*Lease, error) {
 	w := &waiter{ch: make(chan *Lease, 1)}
+	// The demand carries the trace context, so the coordinator's wait span
+	// joins this batch's trace.
+	carrier := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	p.mu.Lock()
+	if len(carrier) > 0 {
+		p.trace[batch] = carrier
+	}
 	p.waiters[batch] = append(p.waiters[batch], w)
 	p.dirty[batch] = true
 	p.mu.Unlock()

@@ -12,11 +12,17 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/batch"
 	"github.com/fetchmesh/fetchmesh/services/gateway/internal/renderpool"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
+
+var queueWait, _ = otel.Meter("github.com/fetchmesh/fetchmesh/services/gateway").Float64Histogram("fetchmesh.render.queue_wait",
+	metric.WithUnit("s"), metric.WithDescription("Time a URL waited for a render slot"),
+	metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 
 // Render leases a slot from the pool and calls the node directly: page
 // bytes never pass through the coordinator.
@@ -71,6 +77,7 @@ func (r *Render) Attempt(ctx context.Context, req batch.AttemptRequest) batch.At
 		return rpcFailure(ctx, "render", status.FromContextError(err).Err())
 	}
 	wait := time.Since(queued)
+	queueWait.Record(ctx, wait.Seconds())
 	g := l.Grant
 	rctx, cancel := context.WithTimeout(ctx, req.Timeout+rpcSlack)
 	defer cancel()

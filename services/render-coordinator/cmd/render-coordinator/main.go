@@ -16,10 +16,12 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/config"
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
+	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
+	telemetry.Flags
 	Listen            string        `flag:"listen" default:"127.0.0.1:7102" help:"gRPC listen address"`
 	HeartbeatInterval time.Duration `flag:"heartbeat-interval" default:"1s" help:"how often nodes report"`
 	HeartbeatGrace    time.Duration `flag:"heartbeat-grace" default:"2s" help:"silence past the interval after which a node is removed"`
@@ -44,8 +46,16 @@ func main() {
 		if err := config.Load(&c, "render-coordinator", os.Args[1:]); err != nil {
 			return err
 		}
+		tel, err := telemetry.Setup(ctx, "render-coordinator", telemetry.Version, c.MetricsListen, log)
+		if err != nil {
+			return err
+		}
+		defer tel.Shutdown(context.Background())
 		p := pool.New(pool.Config{HeartbeatInterval: c.HeartbeatInterval, HeartbeatGrace: c.HeartbeatGrace,
 			LeaseTTL: c.LeaseTTL, GatewayGrace: c.GatewayGrace, ArrivalWindow: c.ArrivalWindow}, time.Now, log)
+		if err := p.RegisterMetrics(); err != nil {
+			return err
+		}
 		lis, err := net.Listen("tcp", c.Listen)
 		if err != nil {
 			return err
@@ -57,7 +67,7 @@ func main() {
 		rcv1.RegisterRenderCoordinatorServiceServer(srv, svc)
 		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		srv.Health.SetServingStatus(rcv1.RenderCoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-		log.Info("serving", "grpc", lis.Addr().String())
+		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr())
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})
 }

@@ -251,6 +251,8 @@ func (c *Coordinator) dispatch(now time.Time) {
 		l := &lease{id: leaseID(c.epoch), epoch: c.epoch, node: n, slot: slot, batch: d.batch, gw: d.gw, expires: now.Add(c.cfg.LeaseTTL)}
 		c.leases.put(l)
 		d.waiting--
+		waitSpan(d, l, now)
+		d.turn = now
 		if d.waiting <= 0 {
 			c.queue.remove(d)
 			d.since = time.Time{}

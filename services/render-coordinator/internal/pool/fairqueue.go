@@ -8,6 +8,7 @@ type demand struct {
 	batch   string
 	waiting int       // slots wanted and not yet granted
 	since   time.Time // when the batch started waiting (for the oldest wait)
+	turn    time.Time // when its current wait for a slot began (since, or its last grant)
 	trace   map[string]string
 	queued  bool
 }

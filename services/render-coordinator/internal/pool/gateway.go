@@ -91,7 +91,7 @@ func (c *Coordinator) Demand(g *GatewaySession, batch string, waiting int, trace
 	}
 	d.trace = trace
 	if waiting > 0 && d.waiting <= 0 {
-		d.since = now
+		d.since, d.turn = now, now
 		if n, _ := c.nodes.pickFree(now); n != nil && c.cfg.ArrivalWindow > 0 && !now.Before(c.holdUntil) {
 			c.holdUntil = now.Add(c.cfg.ArrivalWindow)
 		}

@@ -20,14 +20,13 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Version is reported to the coordinator.
-const Version = "0.1.0"
-
 // Config is a render node's configuration.
 type Config struct {
+	telemetry.Flags
 	Listen               string        `flag:"listen" default:"127.0.0.1:7103" help:"gRPC listen address"`
 	Advertise            string        `flag:"advertise" help:"host:port gateways dial for renders (default: the bound listen address)"`
 	Coordinator          string        `flag:"coordinator" default:"127.0.0.1:7102" help:"render-coordinator address; empty serves without registering"`
@@ -64,6 +63,11 @@ func (c *Config) Guard() (*ssrf.Guard, error) {
 // Run serves until ctx ends.
 func Run(ctx context.Context, log *slog.Logger, c Config, guard *ssrf.Guard, r render.Renderer) error {
 	defer r.Close()
+	tel, err := telemetry.Setup(ctx, "render-node", telemetry.Version, c.MetricsListen, log)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.Background())
 	lis, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
@@ -84,6 +88,9 @@ func Run(ctx context.Context, log *slog.Logger, c Config, guard *ssrf.Guard, r r
 		CooldownAfterRestart: c.CooldownAfterRestart, CooldownAfterBlock: c.CooldownAfterBlock,
 		CooldownEveryPages: c.CooldownEveryPages, CooldownDuration: c.CooldownDuration, Guard: guard,
 	}, r, log)
+	if err := n.RegisterMetrics(); err != nil {
+		return err
+	}
 	srv := rpc.NewServer(0)
 	rendernodev1.RegisterRenderNodeServiceServer(srv, server.New(n, id))
 	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -98,10 +105,10 @@ func Run(ctx context.Context, log *slog.Logger, c Config, guard *ssrf.Guard, r r
 			return err
 		}
 		defer conn.Close()
-		info := &rcv1.NodeInfo{NodeId: id, Address: advertise, Slots: int32(c.Slots), Version: Version}
+		info := &rcv1.NodeInfo{NodeId: id, Address: advertise, Slots: int32(c.Slots), Version: telemetry.Version}
 		go session.Run(bg, rcv1.NewRenderCoordinatorServiceClient(conn), info, n, log)
 	}
-	log.Info("serving", "grpc", lis.Addr().String(), "advertise", advertise, "slots", c.Slots, "coordinator", c.Coordinator)
+	log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "advertise", advertise, "slots", c.Slots, "coordinator", c.Coordinator)
 
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()

@@ -13,6 +13,10 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/render"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
 	"github.com/fetchmesh/fetchmesh/services/shared/target"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -67,12 +71,20 @@ func (n *Node) Render(ctx context.Context, req *rendernodev1.RenderRequest) (*re
 	n.mu.Unlock()
 	n.signal()
 
+	rctx, span := tracer.Start(rctx, "render", trace.WithAttributes(attribute.String("url.full", req.GetUrl()),
+		attribute.Int("fetchmesh.slot", slot), attribute.String("fetchmesh.lease.id", req.GetLeaseId())))
+	defer span.End()
 	var res render.Result
 	if err := n.precheck(rctx, req.GetUrl()); err != nil {
 		res = *err
 	} else {
 		res = n.renderer.Render(rctx, render.Job{URL: req.GetUrl(), Options: req.GetOptions(), Headers: req.GetHeaders(), MaxBody: maxBody, Timeout: timeout})
 	}
+	span.SetAttributes(attribute.String("fetchmesh.verdict", res.Verdict.String()), attribute.Int("http.response.status_code", int(res.Page.GetStatusCode())))
+	if res.Error != nil {
+		span.SetStatus(otelcodes.Error, res.Error.GetMessage())
+	}
+	pagesRendered.Add(rctx, 1, metric.WithAttributes(attribute.String("fetchmesh.verdict", res.Verdict.String())))
 	n.finish(slot, res)
 	if ctx.Err() != nil {
 		return nil, status.FromContextError(ctx.Err()).Err()

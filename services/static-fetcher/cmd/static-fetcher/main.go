@@ -15,12 +15,14 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
+	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	"github.com/fetchmesh/fetchmesh/services/static-fetcher/internal/fetcher"
 	"github.com/fetchmesh/fetchmesh/services/static-fetcher/internal/server"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
+	telemetry.Flags
 	Listen    string        `flag:"listen" default:"127.0.0.1:7101" help:"gRPC listen address"`
 	SSRFAllow []string      `flag:"ssrf-allow" help:"comma-separated ip:port, ip or CIDR let past the SSRF guard (test sites only)"`
 	SSRFDeny  []string      `flag:"ssrf-deny" help:"comma-separated ip:port always refused (the mesh's own services)"`
@@ -47,6 +49,11 @@ func main() {
 		if err := config.Load(&c, "static-fetcher", os.Args[1:]); err != nil {
 			return err
 		}
+		tel, err := telemetry.Setup(ctx, "static-fetcher", telemetry.Version, c.MetricsListen, log)
+		if err != nil {
+			return err
+		}
+		defer tel.Shutdown(context.Background())
 		guard, err := ssrf.New(ssrf.Options{Allow: c.SSRFAllow, Deny: c.SSRFDeny})
 		if err != nil {
 			return err
@@ -64,7 +71,7 @@ func main() {
 		staticfetcherv1.RegisterStaticFetcherServiceServer(srv, server.New(f, log))
 		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		srv.Health.SetServingStatus(staticfetcherv1.StaticFetcherService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-		log.Info("serving", "grpc", lis.Addr().String(), "ssrf_allow", c.SSRFAllow)
+		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "ssrf_allow", c.SSRFAllow)
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})
 }

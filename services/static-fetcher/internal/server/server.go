@@ -8,6 +8,10 @@ import (
 
 	staticfetcherv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/staticfetcher/v1"
 	"github.com/fetchmesh/fetchmesh/services/static-fetcher/internal/fetcher"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -39,7 +43,17 @@ func (s *Server) Fetch(ctx context.Context, req *staticfetcherv1.FetchRequest) (
 	if err := s.fetcher.Validate(r); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	ctx, span := tracer.Start(ctx, "static.fetch", trace.WithAttributes(attribute.String("url.full", r.URL)))
+	defer span.End()
 	res := s.fetcher.Fetch(ctx, r)
+	verdict := attribute.String("fetchmesh.verdict", res.Verdict.String())
+	span.SetAttributes(verdict, attribute.Int("http.response.status_code", int(res.Page.GetStatusCode())), attribute.Int64("fetchmesh.wire_bytes", res.WireBytes))
+	if res.Error != nil {
+		span.SetStatus(otelcodes.Error, res.Error.GetMessage())
+	}
+	fetchTime.Record(ctx, res.Timings.GetTotal().AsDuration().Seconds(), metric.WithAttributes(verdict))
+	wireBytes.Add(ctx, res.WireBytes)
+	bodyBytes.Add(ctx, res.Page.GetBodyBytes())
 	if err := ctx.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
