@@ -45,10 +45,13 @@ func Exporting() bool {
 // Setup installs the global providers for service and serves /metrics on
 // metricsListen (empty: no metrics server).
 func Setup(ctx context.Context, service, version, metricsListen string, log *slog.Logger) (*Telemetry, error) {
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName(service), semconv.ServiceVersion(version)))
+	// Our attributes first, so OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+	// can override them.
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(version)),
+		resource.WithTelemetrySDK(), resource.WithHost(), resource.WithFromEnv())
 	if err != nil {
-		res = resource.Default()
+		return nil, err
 	}
 	// The sampler follows OTEL_TRACES_SAMPLER (parent-based, always on, by
 	// default). Spans are always created, so results and logs carry trace
