@@ -167,7 +167,7 @@ func (s *Scraper) scrape(ctx context.Context, req *decodoproxyv1.ScrapeRequest) 
 			return result(s.page(last.Result, req.GetMaxBodyBytes()))
 		case api.AuthFailed:
 			s.breaker.AuthFailure()
-			s.log.Error("Decodo rejected the credentials; calls paused")
+			s.log.ErrorContext(ctx, "Decodo rejected the credentials; calls paused")
 			return result(fail(commonv1.ErrorKind_ERROR_KIND_CREDENTIALS_REJECTED, "Decodo credentials rejected", false))
 		case api.Failed:
 			s.breaker.Success() // Decodo works; it could not get this page

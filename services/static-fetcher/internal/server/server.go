@@ -58,7 +58,7 @@ func (s *Server) Fetch(ctx context.Context, req *staticfetcherv1.FetchRequest) (
 		return nil, status.FromContextError(err).Err()
 	}
 	if res.Error != nil {
-		s.log.Debug("fetch failed", "batch_id", req.GetBatchId(), "kind", res.Error.GetKind().String(), "reason", res.Reason)
+		s.log.DebugContext(ctx, "fetch failed", "batch_id", req.GetBatchId(), "kind", res.Error.GetKind().String(), "reason", res.Reason)
 	}
 	return &staticfetcherv1.FetchResponse{
 		Verdict:   res.Verdict,
