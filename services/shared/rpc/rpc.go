@@ -57,8 +57,7 @@ type Server struct {
 }
 
 // NewServer returns a server whose messages may be up to maxRecv bytes
-// (MaxMessageBytes when 0). Register services on it, then call
-// Health.SetServingStatus for each.
+// (MaxMessageBytes when 0). Register services on it, then call Serving.
 func NewServer(maxRecv int, opts ...grpc.ServerOption) *Server {
 	if maxRecv <= 0 {
 		maxRecv = MaxMessageBytes
@@ -82,6 +81,15 @@ func NewServer(maxRecv int, opts ...grpc.ServerOption) *Server {
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return &Server{Server: s, Health: hs}
+}
+
+// Serving marks the server and each named service as serving in the
+// health service.
+func (s *Server) Serving(services ...string) {
+	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range services {
+		s.Health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 }
 
 // Dial opens a lazily-connecting client to a mesh service at addr

@@ -28,7 +28,6 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
@@ -107,8 +106,7 @@ func main() {
 		}
 		srv := rpc.NewServer(0)
 		decodoproxyv1.RegisterDecodoProxyServiceServer(srv, server.New(s))
-		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		srv.Health.SetServingStatus(decodoproxyv1.DecodoProxyService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		srv.Serving(decodoproxyv1.DecodoProxyService_ServiceDesc.ServiceName)
 		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "api", c.APIURL, "configured", tok != "", "rate", c.Rate, "concurrency", c.Concurrency, "daily_cap", c.DailyCap)
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})

@@ -24,7 +24,6 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
@@ -117,8 +116,7 @@ func main() {
 		}
 		srv := rpc.NewServer(int(c.MaxRequestBytes))
 		gatewayv1.RegisterGatewayServiceServer(srv, server.New(engine, coordinator))
-		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		srv.Health.SetServingStatus(gatewayv1.GatewayService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		srv.Serving(gatewayv1.GatewayService_ServiceDesc.ServiceName)
 
 		handler, closeREST, err := rest.New(ctx, lis.Addr().String(), c.MaxRequestBytes)
 		if err != nil {

@@ -240,7 +240,7 @@ func (r *run) takeDecodoCall() bool {
 // attempt runs one attempt on tier within the batch's per-tier limits, in
 // its own span.
 func (r *run) attempt(ctx context.Context, tier gatewayv1.Tier, j *job) AttemptResult {
-	ctx, span := tracer.Start(ctx, "attempt "+tierName(tier), trace.WithAttributes(attribute.String("fetchmesh.tier", tier.String())))
+	ctx, span := tracer.Start(ctx, "attempt "+policy.TierName(tier), trace.WithAttributes(attribute.String("fetchmesh.tier", tier.String())))
 	defer span.End()
 	start := time.Now()
 	res := r.attemptOn(ctx, tier, j)
@@ -261,18 +261,6 @@ func (r *run) attempt(ctx context.Context, tier gatewayv1.Tier, j *job) AttemptR
 		r.e.m.staticByte.Add(ctx, res.Page.GetBodyBytes())
 	}
 	return res
-}
-
-func tierName(t gatewayv1.Tier) string {
-	switch t {
-	case gatewayv1.Tier_TIER_STATIC:
-		return "static"
-	case gatewayv1.Tier_TIER_RENDER:
-		return "render"
-	case gatewayv1.Tier_TIER_DECODO:
-		return "decodo"
-	}
-	return "none"
 }
 
 func (r *run) attemptOn(ctx context.Context, tier gatewayv1.Tier, j *job) AttemptResult {

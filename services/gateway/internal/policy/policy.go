@@ -155,19 +155,20 @@ func afterBlocked(mode gatewayv1.Mode, last Attempt, in Input) Decision {
 }
 
 func blockedErr(last Attempt) *commonv1.Error {
-	return &commonv1.Error{Kind: commonv1.ErrorKind_ERROR_KIND_HTTP_STATUS, Message: "the site blocked the " + tierName(last.Tier) + " tier"}
+	return &commonv1.Error{Kind: commonv1.ErrorKind_ERROR_KIND_HTTP_STATUS, Message: "the site blocked the " + TierName(last.Tier) + " tier"}
 }
 
-func tierName(t gatewayv1.Tier) string {
+// TierName is a tier's short name, for messages and span names.
+func TierName(t gatewayv1.Tier) string {
 	switch t {
 	case gatewayv1.Tier_TIER_STATIC:
 		return "static"
 	case gatewayv1.Tier_TIER_RENDER:
 		return "render"
 	case gatewayv1.Tier_TIER_DECODO:
-		return "Decodo"
+		return "decodo"
 	}
-	return "unknown"
+	return "none"
 }
 
 func afterFailure(mode gatewayv1.Mode, last Attempt, in Input) Decision {

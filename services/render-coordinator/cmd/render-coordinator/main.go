@@ -17,7 +17,6 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/lifecycle"
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
@@ -65,8 +64,7 @@ func main() {
 		go svc.Tick(ctx, 10*time.Millisecond)
 		srv := rpc.NewServer(0)
 		rcv1.RegisterRenderCoordinatorServiceServer(srv, svc)
-		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		srv.Health.SetServingStatus(rcv1.RenderCoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		srv.Serving(rcv1.RenderCoordinatorService_ServiceDesc.ServiceName)
 		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr())
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})

@@ -21,7 +21,6 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/rpc"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
 	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Config is a render node's configuration.
@@ -93,8 +92,7 @@ func Run(ctx context.Context, log *slog.Logger, c Config, guard *ssrf.Guard, r r
 	}
 	srv := rpc.NewServer(0)
 	rendernodev1.RegisterRenderNodeServiceServer(srv, server.New(n, id))
-	srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	srv.Health.SetServingStatus(rendernodev1.RenderNodeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	srv.Serving(rendernodev1.RenderNodeService_ServiceDesc.ServiceName)
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()

@@ -18,7 +18,6 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/shared/telemetry"
 	"github.com/fetchmesh/fetchmesh/services/static-fetcher/internal/fetcher"
 	"github.com/fetchmesh/fetchmesh/services/static-fetcher/internal/server"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 type cfg struct {
@@ -69,8 +68,7 @@ func main() {
 		}
 		srv := rpc.NewServer(0)
 		staticfetcherv1.RegisterStaticFetcherServiceServer(srv, server.New(f, log))
-		srv.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		srv.Health.SetServingStatus(staticfetcherv1.StaticFetcherService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		srv.Serving(staticfetcherv1.StaticFetcherService_ServiceDesc.ServiceName)
 		log.Info("serving", "grpc", lis.Addr().String(), "metrics", tel.MetricsAddr(), "ssrf_allow", c.SSRFAllow)
 		return lifecycle.ServeGRPC(ctx, srv.Server, lis)
 	})
