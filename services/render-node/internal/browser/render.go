@@ -30,6 +30,8 @@ const (
 	pollEvery    = 100 * time.Millisecond
 	defaultWait  = 30 * time.Second
 	captureGrace = 5 * time.Second
+
+	defaultWidth, defaultHeight = 1366, 768
 )
 
 // activity counts the tab's requests in flight and remembers the main
@@ -92,8 +94,10 @@ func (b *Browser) Render(ctx context.Context, job render.Job) render.Result {
 	}
 	// A tab in the browser's window, not a new window per page (far cheaper).
 	tabCtx, closeTab := chromedp.NewContext(bctx, chromedp.WithNewWindow(false))
-	defer closeTab()
-	// A revoked lease, a gone client or the deadline closes the tab at once.
+	// The tab is closed after each page; the close runs on its own so the
+	// slot is free as soon as the result is taken. A revoked lease, a gone
+	// client or the deadline closes it at once.
+	defer func() { go closeTab() }()
 	stop := context.AfterFunc(ctx, closeTab)
 	defer stop()
 	if err := chromedp.Do(tabCtx); err != nil {
@@ -174,9 +178,10 @@ func setupTab(rctx, tabCtx context.Context, job render.Job) error {
 			return err
 		}
 	}
+	// Always set: a headless window's viewport is smaller than the window.
 	w, h := int64(o.GetViewportWidth()), int64(o.GetViewportHeight())
 	if w == 0 || h == 0 {
-		w, h = 1366, 768
+		w, h = defaultWidth, defaultHeight
 	}
 	if _, err := chromedp.Call(rctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: w, Height: h, DeviceScaleFactor: 1}); err != nil {
 		return err
