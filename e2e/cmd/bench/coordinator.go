@@ -129,11 +129,17 @@ func coordinatorRun(ctx context.Context, binDir string, nodes, slots, gateways i
 					mu.Unlock()
 				}
 				release := func() {
+					msg := &rcv1.LeaseSessionRequest{Msg: &rcv1.LeaseSessionRequest_Release{Release: &rcv1.Release{
+						LeaseId: gr.GetLeaseId(), Epoch: gr.GetEpoch(), Outcome: rcv1.ReleaseOutcome_RELEASE_OUTCOME_RENDERED}}}
+					// Stamped when the release actually goes out: waiting
+					// for this stream's send lock is the load generator's
+					// time, not the coordinator's.
+					sendMu.Lock()
 					mu.Lock()
 					released[key] = time.Now()
 					mu.Unlock()
-					send(&rcv1.LeaseSessionRequest{Msg: &rcv1.LeaseSessionRequest_Release{Release: &rcv1.Release{
-						LeaseId: gr.GetLeaseId(), Epoch: gr.GetEpoch(), Outcome: rcv1.ReleaseOutcome_RELEASE_OUTCOME_RENDERED}}})
+					stream.Send(msg)
+					sendMu.Unlock()
 				}
 				if hold > 0 {
 					time.AfterFunc(hold, release)
