@@ -63,7 +63,7 @@ func main() {
 	}
 	fmt.Printf("Decodo tier: %s\n", decodo)
 	if jaeger != nil {
-		fmt.Printf("Jaeger UI: %s (each batch's accepted event and result carry its traceId: open %s/trace/<traceId>)\n", jaeger.QueryURL, jaeger.QueryURL)
+		fmt.Printf("Jaeger: %s (each batch's accepted event and every result carry its traceId: %s/api/traces/<traceId>; a Jaeger built from Go modules serves its API, not the web UI)\n", jaeger.QueryURL, jaeger.QueryURL)
 	}
 	fmt.Println("Metrics (Prometheus format): http://127.0.0.1:9100/metrics (gateway) ... :9104 (decodo-proxy)")
 	fmt.Printf(`fetchmesh is running (logs: %s)
