@@ -328,7 +328,7 @@ func TestE2E_ClientCancelStopsInFlightFetches(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	var canceledAt time.Time
 	for time.Now().Before(deadline) {
-		n, _ := webStats(t)
+		n, _ := webStats(t, shared.TestWebURL)
 		if canceledAt.IsZero() {
 			canceledAt = time.Now()
 		}
@@ -340,14 +340,14 @@ func TestE2E_ClientCancelStopsInFlightFetches(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	n, _ := webStats(t)
+	n, _ := webStats(t, shared.TestWebURL)
 	t.Errorf("fetches still in flight 5 s after the client canceled: %d", n)
 }
 
-// webStats is the test web's count of requests in flight and served.
-func webStats(t *testing.T) (inflight, requests int) {
+// webStats is a test web's count of requests in flight and served.
+func webStats(t *testing.T, base string) (inflight, requests int) {
 	t.Helper()
-	resp, err := http.Get(shared.TestWebURL + "/_stats")
+	resp, err := http.Get(base + "/_stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,6 +357,11 @@ func webStats(t *testing.T) (inflight, requests int) {
 		t.Fatal(err)
 	}
 	return s.Inflight, s.Requests
+}
+
+func webInflight(t *testing.T, base string) int {
+	n, _ := webStats(t, base)
+	return n
 }
 
 // A client that stops reading slows the batch down: the gateway does not
@@ -376,11 +381,11 @@ func TestE2E_SlowReaderGetsBackPressure(t *testing.T) {
 	if _, err := stream.Recv(); err != nil { // accepted
 		t.Fatal(err)
 	}
-	_, before := webStats(t)
+	_, before := webStats(t, shared.TestWebURL)
 	time.Sleep(3 * time.Second)
-	_, mid := webStats(t)
+	_, mid := webStats(t, shared.TestWebURL)
 	time.Sleep(time.Second)
-	_, after := webStats(t)
+	_, after := webStats(t, shared.TestWebURL)
 	if after != mid || after-before >= len(in)/2 {
 		t.Errorf("with nobody reading, fetches went on: %d then %d then %d requests (batch of %d)", before, mid, after, len(in))
 	}
@@ -425,4 +430,31 @@ func TestE2E_ConcurrentBatchesDoNotBlockEachOther(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+func TestE2E_UnaryFetchAnswersInIndexOrder(t *testing.T) {
+	c := dial(t, shared.GatewayGRPC)
+	in := urls(shared.TestWebURL, "/slow/800", "/article/701", "/status/404")
+	resp, err := c.Fetch(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetResults()) != 3 || resp.GetSummary().GetResults() != 3 {
+		t.Fatalf("%d results, summary %v", len(resp.GetResults()), resp.GetSummary())
+	}
+	for i, r := range resp.GetResults() {
+		if int(r.GetIndex()) != i || r.GetUrl() != in[i] {
+			t.Errorf("position %d holds index %d (%s)", i, r.GetIndex(), r.GetUrl())
+		}
+	}
+	if resp.GetResults()[2].GetOutcome() != gatewayv1.Outcome_OUTCOME_NOT_FOUND {
+		t.Errorf("404: %v", resp.GetResults()[2].GetOutcome())
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = shared.TestWebURL + "/article/1"
+	}
+	if _, err := c.Fetch(context.Background(), many, nil); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("101 URLs: %v, want INVALID_ARGUMENT", err)
+	}
 }

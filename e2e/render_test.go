@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -222,23 +221,12 @@ func TestE2E_CancelReleasesLeasesAndClosesTabs(t *testing.T) {
 	}
 	cancel()
 	canceled := time.Now()
-	for (busy() > 0 || inflightAt(t, m.TestWebURL) > 0) && time.Since(canceled) < 5*time.Second {
+	for (busy() > 0 || webInflight(t, m.TestWebURL) > 0) && time.Since(canceled) < 5*time.Second {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if d := time.Since(canceled); d > time.Second {
-		t.Errorf("leases and tabs took %s to go after the cancel (busy %d, web in flight %d)", d, busy(), inflightAt(t, m.TestWebURL))
+		t.Errorf("leases and tabs took %s to go after the cancel (busy %d, web in flight %d)", d, busy(), webInflight(t, m.TestWebURL))
 	}
-}
-
-func inflightAt(t *testing.T, base string) int {
-	resp, err := http.Get(base + "/_stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s struct{ Inflight int }
-	decodeJSON(resp, &s)
-	return s.Inflight
 }
 
 // A 10-URL batch sent while a big batch holds the whole pool gets its

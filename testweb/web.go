@@ -89,9 +89,6 @@ func (w *Web) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.mux.ServeHTTP(rw, r)
 }
 
-// Inflight is how many requests are being served now.
-func (w *Web) Inflight() int64 { return w.inflight.Load() }
-
 type hitCounter struct {
 	mu sync.Mutex
 	n  int

@@ -81,7 +81,6 @@ type task struct {
 	ID      string
 	Params  scrapeRequest
 	Created time.Time
-	Ready   time.Time
 	Result  *result
 	Faulted bool
 }

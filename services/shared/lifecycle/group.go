@@ -22,9 +22,6 @@ func NewGroup(parent context.Context) *Group {
 	return &Group{ctx: ctx, cancel: cancel}
 }
 
-// Context is done when the parent is done or a part failed.
-func (g *Group) Context() context.Context { return g.ctx }
-
 // Go runs part in its own goroutine.
 func (g *Group) Go(part func(ctx context.Context) error) {
 	g.wg.Add(1)

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,8 @@ func newRun(e *Engine, opts Options) *run {
 // and closes r.out when all are done (or the batch is canceled).
 func (r *run) dispatch(ctx context.Context, jobs []*job) {
 	defer close(r.out)
-	done := make(chan struct{}, len(jobs))
-	started := 0
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, j := range jobs {
 		j.startOnRender = r.opts.Mode == gatewayv1.Mode_MODE_AUTO && r.hosts.preferRender(j.host)
 		first := policy.Next(r.policyInput(j, nil))
@@ -63,14 +64,7 @@ func (r *run) dispatch(ctx context.Context, jobs []*job) {
 		if !stage.acquire(ctx) {
 			break
 		}
-		started++
-		go func() {
-			defer func() { done <- struct{}{} }()
-			r.process(ctx, j, stage)
-		}()
-	}
-	for range started {
-		<-done
+		wg.Go(func() { r.process(ctx, j, stage) })
 	}
 }
 

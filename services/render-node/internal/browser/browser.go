@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -178,18 +177,4 @@ func (b *Browser) MemoryBytes() int64 {
 		return 0
 	}
 	return n
-}
-
-// ProcessCount is the number of processes in the browser's tree (for tests
-// that check none is left behind).
-func (b *Browser) ProcessCount() int {
-	pid := b.PID()
-	if pid == 0 {
-		return 0
-	}
-	kids, _ := procmem.Descendants(pid)
-	if _, err := os.FindProcess(pid); err != nil {
-		return len(kids)
-	}
-	return len(kids) + 1
 }
