@@ -63,14 +63,17 @@ lint: tools ## go vet, gofmt, buf lint and buf format check
 	@if git rev-parse --verify -q origin/main >/dev/null; then $(BUF) breaking --against '.git#branch=origin/main'; fi
 
 .PHONY: deps
-deps: ## Install Chromium from Debian's package if no Chromium is on PATH
-	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
-		echo "chromium: $$(command -v chromium chromium-browser google-chrome | head -1)"; \
-	else \
-		echo "installing Chromium (Debian's package)"; \
+deps: ## Install Debian's Chromium packages that are missing: chromium-headless-shell (render-node) and chromium (benchmark baseline)
+	@missing=""; for p in chromium-headless-shell chromium; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if ! command -v apt-get >/dev/null; then \
+			echo "missing:$$missing (Debian packages); install them or pass -chromium to render-node"; exit 1; \
+		fi; \
+		echo "installing from Debian:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
-	fi
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	echo "chromium: $$(command -v chromium-headless-shell) $$(command -v chromium)"
 
 .PHONY: build
 build: ## Build every command into bin/

@@ -56,6 +56,8 @@ func New(seed uint64) *Web {
 	m.HandleFunc("GET /app/inline/{n}", w.appInline)
 	m.HandleFunc("GET /app/fetch/{n}", w.appFetch)
 	m.HandleFunc("GET /api/app/{n}", w.appJSON)
+	m.HandleFunc("GET /app/late/{ms}", w.appLate)
+	m.HandleFunc("GET /app/script-redirect/{n}", w.appScriptRedirect)
 	m.HandleFunc("GET /challenge/{code}/{n}", w.challenge)
 	m.HandleFunc("GET /status/{code}", w.status)
 	m.HandleFunc("GET /slow/{ms}", w.slow)
@@ -198,6 +200,36 @@ a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent
 </script></body></html>
 `, n)
 	writeHTML(rw, r, http.StatusOK, page)
+}
+
+// appLate is an article that writes a <div id="late"> ms milliseconds
+// after the load event, with no request in between: only a selector wait
+// sees it.
+func (w *Web) appLate(rw http.ResponseWriter, r *http.Request) {
+	ms, ok := pathInt(r, "ms", 0, int(maxSlow/time.Millisecond))
+	if !ok {
+		http.NotFound(rw, r)
+		return
+	}
+	script := fmt.Sprintf(`<script>addEventListener("load", function(){setTimeout(function(){var d=document.createElement("div");d.id="late";d.textContent="arrived";document.body.appendChild(d);}, %d);});</script>
+</body>`, ms)
+	writeHTML(rw, r, http.StatusOK, strings.Replace(articleHTML(w.article(ms, appParagraphs)), "</body>", script, 1))
+}
+
+// appScriptRedirect replaces itself by script with /app/inline/{n}: a wait
+// that began in the first document must carry on in the second.
+func (w *Web) appScriptRedirect(rw http.ResponseWriter, r *http.Request) {
+	n, ok := pathInt(r, "n", 0, 1<<30)
+	if !ok {
+		http.NotFound(rw, r)
+		return
+	}
+	writeHTML(rw, r, http.StatusOK, fmt.Sprintf(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Moving</title></head>
+<body><h2>Moving on</h2>
+<script>setTimeout(function(){location.replace("/app/inline/%d");}, 200);</script>
+</body></html>
+`, n))
 }
 
 func (w *Web) appJSON(rw http.ResponseWriter, r *http.Request) {

@@ -69,7 +69,7 @@ func main() {
 		}
 	}
 	if groups["render"] {
-		if err := benchRender(ctx, m, *renderPages, 2); err != nil {
+		if err := benchRender(ctx, m, *renderPages, 3); err != nil {
 			fail(err)
 		}
 	}

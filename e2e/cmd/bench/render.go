@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/fetchmesh/fetchmesh/client"
 	"github.com/fetchmesh/fetchmesh/e2e/mesh"
+	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
+	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 	"github.com/fetchmesh/fetchmesh/testweb"
 )
@@ -17,9 +21,14 @@ import (
 const renderSlots = 20
 
 // benchRender compares one render node (20 slots) behind the gateway with
-// a plain chromedp loop (one browser, 20 tabs) over the same app-shell
-// pages, and the memory of each: the node's whole process tree (node and
-// Chrome) against the plain loop's browser tree.
+// a plain chromedp loop (one browser, 20 tabs reused) over the same
+// app-shell pages, and the memory of each: the node's whole process tree
+// (node and Chrome) against the plain loop's browser tree.
+//
+// The headline baseline runs Debian's full chromium, which is what
+// chromedp's defaults find here; the node runs Debian's headless shell. A
+// second baseline runs the node's own binary, so the cost of the node's
+// fresh tab per page shows apart from the choice of binary.
 func benchRender(ctx context.Context, m *mesh.Mesh, pages, rounds int) error {
 	web := testweb.New(1)
 	urls := make([]string, pages)
@@ -35,24 +44,49 @@ func benchRender(ctx context.Context, m *mesh.Mesh, pages, rounds int) error {
 		return err
 	}
 	defer c.Close()
-	plain, err := newPlainBrowser(ctx)
+	fullChromium, err := exec.LookPath("chromium")
+	if err != nil {
+		return fmt.Errorf("the baseline needs Debian's chromium (make deps): %w", err)
+	}
+	nodeBinary, err := chromium.Find()
+	if err != nil {
+		return err
+	}
+	plain, err := newPlainBrowser(ctx, fullChromium)
 	if err != nil {
 		return err
 	}
 	defer plain.close()
+	same, err := newPlainBrowser(ctx, nodeBinary)
+	if err != nil {
+		return err
+	}
+	defer same.close()
 	nodePid := m.Proc("node-1").Pid()
-	// Warm both (browser start-up, first tabs).
-	if _, err := renderMesh(ctx, c, web, urls[:40]); err != nil {
+	// The baseline waits for the h1 its pages write; the mesh is told the
+	// same with wait_for_selector. The default settle (network quiet for
+	// 500 ms) is measured too.
+	selector := &gatewayv1.FetchOptions{Mode: gatewayv1.Mode_MODE_FORCE_RENDER, Render: &commonv1.RenderOptions{WaitForSelector: "h1"}}
+	quiet := &gatewayv1.FetchOptions{Mode: gatewayv1.Mode_MODE_FORCE_RENDER}
+	// Warm all (browser start-up, first tabs).
+	if _, err := renderMesh(ctx, c, web, urls[:40], selector); err != nil {
 		return err
 	}
-	if _, err := plain.run(ctx, web, urls[:40]); err != nil {
-		return err
+	for _, p := range []*plainBrowser{plain, same} {
+		if _, err := p.run(ctx, web, urls[:40]); err != nil {
+			return err
+		}
 	}
-	var meshRates, plainRates []float64
-	var meshPSS, plainPSS float64
+	var meshRates, quietRates, plainRates, sameRates []float64
+	var meshPSS, plainPSS, samePSS float64
 	for range rounds {
 		stop := sampleTreePSS(nodePid, &meshPSS)
-		mr, err := renderMesh(ctx, c, web, urls)
+		mr, err := renderMesh(ctx, c, web, urls, selector)
+		if err == nil {
+			var qr float64
+			qr, err = renderMesh(ctx, c, web, urls, quiet)
+			quietRates = append(quietRates, qr)
+		}
 		stop()
 		if err != nil {
 			return err
@@ -63,21 +97,31 @@ func benchRender(ctx context.Context, m *mesh.Mesh, pages, rounds int) error {
 		if err != nil {
 			return err
 		}
-		meshRates, plainRates = append(meshRates, mr), append(plainRates, pr)
+		stop = sampleTreePSS(same.pid(), &samePSS)
+		sr, err := same.run(ctx, web, urls)
+		stop()
+		if err != nil {
+			return err
+		}
+		meshRates, plainRates, sameRates = append(meshRates, mr), append(plainRates, pr), append(sameRates, sr)
 	}
-	mr, pr := median(meshRates), median(plainRates)
-	report("render_pages_per_s", mr, "pages/s", fmt.Sprintf("one node, %d slots, %d app shells (inline and fetch()), force-render through the gateway, median of %d", renderSlots, pages, rounds))
-	report("chromedp_pages_per_s", pr, "pages/s", "plain chromedp loop: one browser, 20 tabs reused, navigate + wait for h1, same pages")
+	mr, qr, pr, sr := median(meshRates), median(quietRates), median(plainRates), median(sameRates)
+	report("render_pages_per_s", mr, "pages/s", fmt.Sprintf("one node (%s), %d slots, %d app shells (inline and fetch()), force-render through the gateway with wait_for_selector h1, median of %d", filepath.Base(nodeBinary), renderSlots, pages, rounds))
+	report("chromedp_pages_per_s", pr, "pages/s", "plain chromedp loop on Debian's chromium: one browser, 20 tabs reused, navigate + wait for h1")
 	report("render_ratio_vs_chromedp", mr/pr, "x", "target >= 0.9")
+	report("render_ratio_network_quiet", qr/pr, "x", "the same, with the default settle (no request for 500 ms) instead of the selector")
+	report("chromedp_same_binary_pages_per_s", sr, "pages/s", "the plain loop on the node's binary ("+filepath.Base(nodeBinary)+"), tabs reused")
+	report("render_ratio_same_binary", mr/sr, "x", "node vs that loop: the price of a fresh tab per page")
 	report("render_node_pss_mb", meshPSS, "MB", "peak PSS of the node's process tree (node + Chrome)")
-	report("chromedp_pss_mb", plainPSS, "MB", "peak PSS of the plain loop's browser tree; target: node <= this")
+	report("chromedp_pss_mb", plainPSS, "MB", "peak PSS of the plain loop's browser tree (chromium); target: node <= this")
+	report("chromedp_same_binary_pss_mb", samePSS, "MB", "peak PSS of the plain loop's browser tree on the node's binary")
 	return nil
 }
 
-func renderMesh(ctx context.Context, c *client.Client, web *testweb.Web, urls []string) (float64, error) {
+func renderMesh(ctx context.Context, c *client.Client, web *testweb.Web, urls []string, opts *gatewayv1.FetchOptions) (float64, error) {
 	start := time.Now()
 	ok := 0
-	for ev, err := range c.FetchBatch(ctx, urls, &gatewayv1.FetchOptions{Mode: gatewayv1.Mode_MODE_FORCE_RENDER}) {
+	for ev, err := range c.FetchBatch(ctx, urls, opts) {
 		if err != nil {
 			return 0, err
 		}
@@ -99,8 +143,8 @@ type plainBrowser struct {
 	cancel context.CancelFunc
 }
 
-func newPlainBrowser(ctx context.Context) (*plainBrowser, error) {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.DisableGPU)
+func newPlainBrowser(ctx context.Context, execPath string) (*plainBrowser, error) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.DisableGPU, chromedp.ExecPath(execPath))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelB := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(bctx); err != nil {

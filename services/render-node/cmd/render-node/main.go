@@ -17,7 +17,7 @@ import (
 
 type cfg struct {
 	app.Config
-	Chromium          string `flag:"chromium" help:"Chromium binary (default: chromium or google-chrome on PATH)"`
+	Chromium          string `flag:"chromium" help:"Chromium binary (default: chromium-headless-shell, else chromium or google-chrome, on PATH)"`
 	RendererProcesses int    `flag:"renderer-processes" default:"8" help:"cap on Chrome's renderer processes; tabs reuse warm renderers (0: Chrome's default)"`
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"strconv"
 	"sync"
 	"time"
@@ -17,12 +16,13 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
+	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 )
 
 // Options configure the browser.
 type Options struct {
-	// ExecPath is Chromium's binary; empty finds chromium or google-chrome.
+	// ExecPath is Chromium's binary; empty means chromium.Find.
 	ExecPath string
 	// ProxyAddr is the filtering proxy every request goes through.
 	ProxyAddr string
@@ -44,21 +44,10 @@ type Browser struct {
 	generation int // increments on every (re)start
 }
 
-// FindChromium returns the path of an installed Chromium, or an error that
-// says how to install one.
-func FindChromium() (string, error) {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no Chromium found: install it with `apt-get install -y --no-install-recommends chromium` (or `make deps`)")
-}
-
 // Start launches the browser.
 func Start(opts Options, log *slog.Logger) (*Browser, error) {
 	if opts.ExecPath == "" {
-		p, err := FindChromium()
+		p, err := chromium.Find()
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/browser"
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/proxy"
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/render"
+	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
 	"github.com/fetchmesh/fetchmesh/testweb"
@@ -30,7 +31,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // test web through.
 func start(t *testing.T) (*httptest.Server, *testweb.Web, *browser.Browser) {
 	t.Helper()
-	if _, err := browser.FindChromium(); err != nil {
+	if _, err := chromium.Find(); err != nil {
 		t.Fatalf("%v (the render tests need real Chromium; make deps installs it)", err)
 	}
 	web := testweb.New(1)
@@ -75,6 +76,48 @@ func TestRender_JavaScriptPagesComeBackWithTheirText(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestRender_WaitForSelector(t *testing.T) {
+	srv, _, b := start(t)
+	withSelector := func(path, selector string, maxWait time.Duration) render.Result {
+		j := job(srv.URL + path)
+		j.Options.WaitForSelector, j.Options.MaxWait = selector, durationpb.New(maxWait)
+		return b.Render(context.Background(), j)
+	}
+	t.Run("appears after the page went quiet", func(t *testing.T) {
+		res := withSelector("/app/late/1500", "#late", 10*time.Second)
+		if res.Verdict != commonv1.Verdict_VERDICT_COMPLETE || !strings.Contains(res.Page.GetText(), `<div id="late">arrived</div>`) {
+			t.Errorf("verdict %v (%s): the late element is missing", res.Verdict, res.Reason)
+		}
+	})
+	t.Run("survives a script navigation", func(t *testing.T) {
+		res := withSelector("/app/script-redirect/7", "#root h1", 10*time.Second)
+		if res.Verdict != commonv1.Verdict_VERDICT_COMPLETE || !strings.HasSuffix(res.Page.GetFinalUrl(), "/app/inline/7") || !strings.Contains(res.Page.GetText(), "<h1>") {
+			t.Errorf("verdict %v (%s), final %q", res.Verdict, res.Reason, res.Page.GetFinalUrl())
+		}
+	})
+	t.Run("never appears", func(t *testing.T) {
+		begin := time.Now()
+		res := withSelector("/article/1", "#nothing-like-this", time.Second)
+		if res.Error.GetKind() != commonv1.ErrorKind_ERROR_KIND_TIMEOUT || time.Since(begin) > 3*time.Second {
+			t.Errorf("got %v after %s, want a timeout after ~1s", res.Error, time.Since(begin))
+		}
+	})
+	t.Run("not CSS", func(t *testing.T) {
+		begin := time.Now()
+		res := withSelector("/article/1", "div[", 10*time.Second)
+		if res.Error.GetKind() != commonv1.ErrorKind_ERROR_KIND_INVALID_OPTION || res.Error.GetRetryable() || time.Since(begin) > 5*time.Second {
+			t.Errorf("got %v after %s, want an invalid option at once", res.Error, time.Since(begin))
+		}
+	})
+	t.Run("without a selector the late element is not awaited", func(t *testing.T) {
+		j := job(srv.URL + "/app/late/3000")
+		res := b.Render(context.Background(), j)
+		if res.Verdict != commonv1.Verdict_VERDICT_COMPLETE || strings.Contains(res.Page.GetText(), `<div id="late">`) {
+			t.Errorf("verdict %v: the network-quiet settle should not wait for timers", res.Verdict)
+		}
+	})
 }
 
 func TestRender_ChallengeStaysBlockedAndNotFoundIsFinal(t *testing.T) {

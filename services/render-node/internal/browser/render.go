@@ -139,27 +139,37 @@ func (b *Browser) Render(ctx context.Context, job render.Job) render.Result {
 		return b.fail(ctx, rctx, bctx, act, navErr, start)
 	}
 	if err := settle(rctx, act, job.Options.GetWaitForSelector(), waitUntil); err != nil {
-		if errors.Is(err, errSelector) {
+		switch {
+		case errors.Is(err, errSelector):
 			return b.tagged(render.Failure(commonv1.ErrorKind_ERROR_KIND_TIMEOUT, fmt.Sprintf("the selector %q did not appear within %s", job.Options.GetWaitForSelector(), maxWait), false), start)
+		case errors.Is(err, errBadSelector):
+			return b.tagged(render.Failure(commonv1.ErrorKind_ERROR_KIND_INVALID_OPTION, fmt.Sprintf("wait_for_selector %q is not a valid CSS selector", job.Options.GetWaitForSelector()), false), start)
 		}
 		return b.fail(ctx, rctx, bctx, act, err, start)
 	}
 	capCtx, cancelCap := context.WithTimeout(rctx, captureGrace)
 	defer cancelCap()
-	html, err := chromedp.Run(capCtx, chromedp.Evaluate[string](`(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML`))
+	snap, err := chromedp.Run(capCtx, chromedp.Evaluate[snapshot](snapshotScript))
 	if err != nil {
 		return b.fail(ctx, rctx, bctx, act, err, start)
 	}
-	finalURL, _ := chromedp.Run(capCtx, chromedp.Evaluate[string](`location.href`))
-	return b.result(job, act, html, finalURL, start)
+	return b.result(job, act, snap.HTML, snap.URL, start)
 }
+
+// snapshot is the settled page, taken in one evaluation.
+type snapshot struct {
+	HTML string `json:"html"`
+	URL  string `json:"url"`
+}
+
+const snapshotScript = `({
+	html: (document.doctype ? new XMLSerializer().serializeToString(document.doctype) + "\n" : "") + document.documentElement.outerHTML,
+	url: location.href
+})`
 
 // setupTab applies the job's options to the tab before navigating.
 func setupTab(rctx, tabCtx context.Context, job render.Job) error {
 	o := job.Options
-	if _, err := chromedp.Call(rctx, network.Enable, network.EnableParams{}); err != nil {
-		return err
-	}
 	// Service workers could serve requests the proxy never sees.
 	if _, err := chromedp.Call(rctx, network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: true}); err != nil {
 		return err
@@ -209,38 +219,68 @@ func setupTab(rctx, tabCtx context.Context, job render.Job) error {
 	return nil
 }
 
-var errSelector = errors.New("selector did not appear")
+var (
+	errSelector    = errors.New("selector did not appear")
+	errBadSelector = errors.New("not a valid CSS selector")
+)
 
 // settle waits until the page is quiet (or the selector is present), and at
 // most until waitUntil. Without a selector, the DOM is taken as it is then.
 func settle(ctx context.Context, act *activity, selector string, waitUntil time.Time) error {
-	var probe string
 	if selector != "" {
-		q, _ := json.Marshal(selector)
-		probe = fmt.Sprintf(`!!document.querySelector(%s)`, q)
+		return awaitSelector(ctx, selector, waitUntil)
 	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
-		now := time.Now()
-		if probe != "" {
-			found, err := chromedp.Run(ctx, chromedp.Evaluate[bool](probe))
-			if err != nil && ctx.Err() != nil {
-				return err
-			}
-			if found {
-				return nil
-			}
-			if !now.Before(waitUntil) {
-				return errSelector
-			}
-		} else if act.quiet(now) || !now.Before(waitUntil) {
+		if now := time.Now(); act.quiet(now) || !now.Before(waitUntil) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// selectorScript resolves once the selector (%s, a JSON string) matches,
+// watching the document with a MutationObserver. A bad selector rejects.
+const selectorScript = `new Promise(function(resolve) {
+	var sel = %s;
+	if (document.querySelector(sel)) { resolve(true); return; }
+	var o = new MutationObserver(function() {
+		if (document.querySelector(sel)) { o.disconnect(); resolve(true); }
+	});
+	o.observe(document, {childList: true, subtree: true, attributes: true});
+})`
+
+// awaitSelector waits for selector with one evaluation that the page itself
+// resolves, rather than a query every few milliseconds through the
+// browser's main thread (the node's bottleneck). A navigation destroys the
+// wait with its document; it then starts again in the new one.
+func awaitSelector(ctx context.Context, selector string, waitUntil time.Time) error {
+	q, _ := json.Marshal(selector)
+	script := fmt.Sprintf(selectorScript, q)
+	for {
+		wctx, cancel := context.WithDeadline(ctx, waitUntil)
+		_, err := chromedp.Run(wctx, chromedp.Evaluate[bool](script, chromedp.EvalAwaitPromise))
+		cancel()
+		var exc *chromedp.ExceptionError
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !time.Now().Before(waitUntil):
+			return errSelector
+		case errors.As(err, &exc) && strings.Contains(exc.Error(), "SyntaxError"):
+			return errBadSelector
+		}
+		select { // the document is being replaced: wait for the next one
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
 		}
 	}
 }

@@ -145,6 +145,9 @@ const (
 	ErrorKind_ERROR_KIND_UPSTREAM ErrorKind = 19
 	// A bug or an unexpected internal failure.
 	ErrorKind_ERROR_KIND_INTERNAL ErrorKind = 20
+	// An option the caller gave cannot be applied to the page, such as a
+	// wait_for_selector that the browser does not parse as CSS. Not retried.
+	ErrorKind_ERROR_KIND_INVALID_OPTION ErrorKind = 21
 )
 
 // Enum value maps for ErrorKind.
@@ -171,6 +174,7 @@ var (
 		18: "ERROR_KIND_RATE_LIMITED",
 		19: "ERROR_KIND_UPSTREAM",
 		20: "ERROR_KIND_INTERNAL",
+		21: "ERROR_KIND_INVALID_OPTION",
 	}
 	ErrorKind_value = map[string]int32{
 		"ERROR_KIND_UNSPECIFIED":          0,
@@ -194,6 +198,7 @@ var (
 		"ERROR_KIND_RATE_LIMITED":         18,
 		"ERROR_KIND_UPSTREAM":             19,
 		"ERROR_KIND_INTERNAL":             20,
+		"ERROR_KIND_INVALID_OPTION":       21,
 	}
 )
 
@@ -612,7 +617,9 @@ func (*Page_Binary) isPage_Body() {}
 type RenderOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// CSS selector to wait for before the page counts as settled. Empty: wait
-	// for the network to go quiet (no request in flight for 500 ms).
+	// for the network to go quiet (no request in flight for 500 ms). A
+	// selector that never matches within max_wait ends as ERROR_KIND_TIMEOUT;
+	// one Chromium cannot parse, as ERROR_KIND_INVALID_OPTION.
 	WaitForSelector string `protobuf:"bytes,1,opt,name=wait_for_selector,json=waitForSelector,proto3" json:"wait_for_selector,omitempty"`
 	// Longest time to wait for the page to settle after navigation starts.
 	// Default 30 s; at most 120 s. When it passes, the DOM as it is then is
@@ -1040,7 +1047,7 @@ const file_fetchmesh_common_v1_common_proto_rawDesc = "" +
 	"\x18VERDICT_NEEDS_JAVASCRIPT\x10\x02\x12\x13\n" +
 	"\x0fVERDICT_BLOCKED\x10\x03\x12\x15\n" +
 	"\x11VERDICT_NOT_FOUND\x10\x04\x12\x12\n" +
-	"\x0eVERDICT_FAILED\x10\x05*\xd9\x04\n" +
+	"\x0eVERDICT_FAILED\x10\x05*\xf8\x04\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_KIND_INVALID_URL\x10\x01\x12 \n" +
@@ -1063,7 +1070,8 @@ const file_fetchmesh_common_v1_common_proto_rawDesc = "" +
 	"\x17ERROR_KIND_CIRCUIT_OPEN\x10\x11\x12\x1b\n" +
 	"\x17ERROR_KIND_RATE_LIMITED\x10\x12\x12\x17\n" +
 	"\x13ERROR_KIND_UPSTREAM\x10\x13\x12\x17\n" +
-	"\x13ERROR_KIND_INTERNAL\x10\x14BDZBgithub.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1;commonv1b\x06proto3"
+	"\x13ERROR_KIND_INTERNAL\x10\x14\x12\x1d\n" +
+	"\x19ERROR_KIND_INVALID_OPTION\x10\x15BDZBgithub.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1;commonv1b\x06proto3"
 
 var (
 	file_fetchmesh_common_v1_common_proto_rawDescOnce sync.Once
