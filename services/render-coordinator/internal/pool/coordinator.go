@@ -85,13 +85,14 @@ func New(cfg Config, clock func() time.Time, log *slog.Logger) *Coordinator {
 	if cfg.GatewayGrace <= 0 {
 		cfg.GatewayGrace = d.GatewayGrace
 	}
+	nodes := newRegistry()
 	return &Coordinator{
 		cfg: cfg, now: clock, log: log,
 		// Epochs start from the clock so that they keep growing across a
 		// coordinator restart: a new lease is always newer than any old one.
 		epoch:    uint64(clock().UnixNano()),
-		nodes:    newRegistry(),
-		leases:   newLeaseTable(),
+		nodes:    nodes,
+		leases:   newLeaseTable(nodes),
 		gateways: map[*GatewaySession]bool{},
 	}
 }

@@ -303,3 +303,56 @@ func TestCoordinator_BatchesArrivingTogetherShareFreeSlots(t *testing.T) {
 		t.Errorf("grants per batch %v (of %d): want 5 each", per, len(grants))
 	}
 }
+
+func TestCoordinator_SaturatedPoolGrantsWhatFreesAndNeverARemovedNode(t *testing.T) {
+	c, clk := newPool(t)
+	s1, _ := register(t, c, "n1", 2)
+	register(t, c, "n2", 2)
+	s3, _ := register(t, c, "n3", 2)
+	g := c.GatewayConnect(&rcv1.LeaseHello{GatewayId: "gw"})
+	c.Demand(g, "b", 100, nil)
+	grants, _, _ := drain(g)
+	if len(grants) != 6 {
+		t.Fatalf("%d grants, want all 6 slots", len(grants))
+	}
+	release := func(node string) *rcv1.Grant {
+		t.Helper()
+		for i, gr := range grants {
+			if gr.GetNodeId() == node {
+				grants = append(grants[:i], grants[i+1:]...)
+				c.Release(g, gr.GetLeaseId(), gr.GetEpoch(), rcv1.ReleaseOutcome_RELEASE_OUTCOME_RENDERED)
+				got, _, _ := drain(g)
+				if len(got) != 1 || got[0].GetNodeId() != node || got[0].GetSlot() != gr.GetSlot() {
+					t.Fatalf("released %s/%d, then granted %v", node, gr.GetSlot(), got)
+				}
+				grants = append(grants, got[0])
+				return got[0]
+			}
+		}
+		t.Fatalf("no lease on %s", node)
+		return nil
+	}
+	release("n3")
+	release("n1")
+	// n2 goes silent: its leases are revoked and its slots, free now, must
+	// not be granted once it is gone.
+	for range 4 {
+		clk.advance(time.Second)
+		c.NodeReport(s1, nil, &rcv1.NodeState{})
+		c.NodeReport(s3, nil, &rcv1.NodeState{})
+		c.Tick()
+	}
+	more, revokes, _ := drain(g)
+	if len(revokes) != 2 || len(more) != 0 {
+		t.Fatalf("after n2 was lost: %d revokes, %d grants (want 2, 0)", len(revokes), len(more))
+	}
+	kept := grants[:0]
+	for _, gr := range grants {
+		if gr.GetNodeId() != "n2" {
+			kept = append(kept, gr)
+		}
+	}
+	grants = kept
+	release("n3")
+	release("n1")
+}

@@ -19,10 +19,13 @@ type lease struct {
 
 // leaseTable indexes leases by id.
 type leaseTable struct {
-	byID map[string]*lease
+	byID  map[string]*lease
+	nodes *registry // told when a slot frees
 }
 
-func newLeaseTable() *leaseTable { return &leaseTable{byID: map[string]*lease{}} }
+func newLeaseTable(nodes *registry) *leaseTable {
+	return &leaseTable{byID: map[string]*lease{}, nodes: nodes}
+}
 
 func leaseID(epoch uint64) string { return "L" + strconv.FormatUint(epoch, 36) }
 
@@ -44,5 +47,6 @@ func (t *leaseTable) drop(l *lease) {
 	if l.node.leases[l.slot] == l {
 		l.node.leases[l.slot] = nil
 		l.node.free++
+		t.nodes.freed(l.node)
 	}
 }

@@ -19,6 +19,7 @@ type node struct {
 	coolingReason     string
 	draining          bool
 	pages, restarts   int64
+	listed            bool // in registry.withFree
 }
 
 // grantable reports whether the node's free slots may be granted now.
@@ -33,6 +34,11 @@ func (n *node) cooling(now time.Time) bool { return now.Before(n.coolingUntil) }
 type registry struct {
 	byID  map[string]*node
 	order []*node
+	// withFree lists every node with a free slot, and some that had one
+	// (pickFree drops those). A saturated pool has few such nodes, so a
+	// grant looks at them rather than at every node: the full scan was a
+	// quarter of the coordinator's CPU at 20,000 grants/s over 200 nodes.
+	withFree []*node
 }
 
 func newRegistry() *registry { return &registry{byID: map[string]*node{}} }
@@ -46,11 +52,21 @@ func (r *registry) add(info *rcv1.NodeInfo) *node {
 	}
 	r.byID[n.id] = n
 	r.order = append(r.order, n)
+	r.freed(n)
 	return n
+}
+
+// freed notes that n has a free slot.
+func (r *registry) freed(n *node) {
+	if !n.listed && n.free > 0 {
+		n.listed = true
+		r.withFree = append(r.withFree, n)
+	}
 }
 
 func (r *registry) remove(n *node) {
 	delete(r.byID, n.id)
+	n.free = 0 // pickFree drops it from withFree
 	for i, m := range r.order {
 		if m == n {
 			r.order = append(r.order[:i], r.order[i+1:]...)
@@ -63,11 +79,19 @@ func (r *registry) remove(n *node) {
 // renders across browsers) and one of its free slots, or nil.
 func (r *registry) pickFree(now time.Time) (*node, int) {
 	var best *node
-	for _, n := range r.order {
+	kept := r.withFree[:0]
+	for _, n := range r.withFree {
+		if n.free <= 0 {
+			n.listed = false
+			continue
+		}
+		kept = append(kept, n)
 		if n.grantable(now) && (best == nil || n.free > best.free) {
 			best = n
 		}
 	}
+	clear(r.withFree[len(kept):])
+	r.withFree = kept
 	if best == nil {
 		return nil, -1
 	}
