@@ -79,31 +79,29 @@ func benchRender(ctx context.Context, m *mesh.Mesh, pages, rounds int) error {
 	}
 	var meshRates, quietRates, plainRates, sameRates []float64
 	var meshPSS, plainPSS, samePSS float64
+	// Each pass runs the pages once while sampling the PSS of its browser's
+	// process tree; the rounds alternate them.
+	passes := []struct {
+		pid   int
+		peak  *float64
+		rates *[]float64
+		run   func() (float64, error)
+	}{
+		{nodePid, &meshPSS, &meshRates, func() (float64, error) { return renderMesh(ctx, c, web, urls, selector) }},
+		{nodePid, &meshPSS, &quietRates, func() (float64, error) { return renderMesh(ctx, c, web, urls, quiet) }},
+		{plain.pid(), &plainPSS, &plainRates, func() (float64, error) { return plain.run(ctx, web, urls) }},
+		{same.pid(), &samePSS, &sameRates, func() (float64, error) { return same.run(ctx, web, urls) }},
+	}
 	for range rounds {
-		stop := sampleTreePSS(nodePid, &meshPSS)
-		mr, err := renderMesh(ctx, c, web, urls, selector)
-		if err == nil {
-			var qr float64
-			qr, err = renderMesh(ctx, c, web, urls, quiet)
-			quietRates = append(quietRates, qr)
+		for _, p := range passes {
+			stop := sampleTreePSS(p.pid, p.peak)
+			r, err := p.run()
+			stop()
+			if err != nil {
+				return err
+			}
+			*p.rates = append(*p.rates, r)
 		}
-		stop()
-		if err != nil {
-			return err
-		}
-		stop = sampleTreePSS(plain.pid(), &plainPSS)
-		pr, err := plain.run(ctx, web, urls)
-		stop()
-		if err != nil {
-			return err
-		}
-		stop = sampleTreePSS(same.pid(), &samePSS)
-		sr, err := same.run(ctx, web, urls)
-		stop()
-		if err != nil {
-			return err
-		}
-		meshRates, plainRates, sameRates = append(meshRates, mr), append(plainRates, pr), append(sameRates, sr)
 	}
 	mr, qr, pr, sr := median(meshRates), median(quietRates), median(plainRates), median(sameRates)
 	report("render_pages_per_s", mr, "pages/s", fmt.Sprintf("one node (%s), %d slots, %d app shells (inline and fetch()), force-render through the gateway with wait_for_selector h1, median of %d", filepath.Base(nodeBinary), renderSlots, pages, rounds))

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"slices"
 	"time"
 
 	rcv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/rendercoordinator/v1"
@@ -66,13 +67,10 @@ func (r *registry) freed(n *node) {
 
 func (r *registry) remove(n *node) {
 	delete(r.byID, n.id)
-	n.free = 0 // pickFree drops it from withFree
-	for i, m := range r.order {
-		if m == n {
-			r.order = append(r.order[:i], r.order[i+1:]...)
-			break
-		}
-	}
+	isN := func(m *node) bool { return m == n }
+	r.order = slices.DeleteFunc(r.order, isN)
+	r.withFree = slices.DeleteFunc(r.withFree, isN)
+	n.listed = false
 }
 
 // pickFree returns the grantable node with the most free slots (spreading
