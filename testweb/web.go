@@ -75,6 +75,7 @@ func New(seed uint64) *Web {
 	m.HandleFunc("GET /echo-headers", w.echoHeaders)
 	m.HandleFunc("GET /urls.txt", w.urlList)
 	m.HandleFunc("GET /embed", w.embed)
+	m.HandleFunc("GET /state/{tag}", w.state)
 	return w
 }
 
@@ -466,4 +467,43 @@ func (w *Web) embed(rw http.ResponseWriter, r *http.Request) {
 <iframe src=%s></iframe><img src=%s>
 <script>fetch(%s).catch(function(){});try{new WebSocket(%s)}catch(e){}</script>
 </body></html>`, html.EscapeString(string(q)), html.EscapeString(string(q)), q, ws))
+}
+
+// state shows the state an earlier page left in the browser, then leaves
+// its own: the cookie the request carried, and what local storage held.
+// Renders that should be isolated from each other see "none".
+func (w *Web) state(rw http.ResponseWriter, r *http.Request) {
+	tag := r.PathValue("tag")
+	if !validTag(tag) {
+		http.NotFound(rw, r)
+		return
+	}
+	cookie := "none"
+	if c, err := r.Cookie("fm_state"); err == nil {
+		cookie = c.Value
+	}
+	http.SetCookie(rw, &http.Cookie{Name: "fm_state", Value: tag, Path: "/", MaxAge: 3600})
+	writeHTML(rw, r, http.StatusOK, fmt.Sprintf(`<!DOCTYPE html><html><head><title>State</title></head><body>
+<p>cookie: %s</p>
+<script>
+var p = document.createElement("p");
+p.id = "storage";
+p.textContent = "storage: " + (localStorage.getItem("fm_state") || "none");
+document.body.appendChild(p);
+localStorage.setItem("fm_state", %q);
+</script>
+</body></html>
+`, cookie, tag))
+}
+
+func validTag(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

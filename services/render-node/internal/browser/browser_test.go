@@ -31,6 +31,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // test web through.
 func start(t *testing.T) (*httptest.Server, *testweb.Web, *browser.Browser) {
 	t.Helper()
+	return startWith(t, browser.Options{})
+}
+
+func startWith(t *testing.T, opts browser.Options) (*httptest.Server, *testweb.Web, *browser.Browser) {
+	t.Helper()
 	if _, err := chromium.Find(); err != nil {
 		t.Fatalf("%v (the render tests need real Chromium; make deps installs it)", err)
 	}
@@ -46,7 +51,8 @@ func start(t *testing.T) (*httptest.Server, *testweb.Web, *browser.Browser) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	b, err := browser.Start(browser.Options{ProxyAddr: px.Addr()}, quiet)
+	opts.ProxyAddr = px.Addr()
+	b, err := browser.Start(opts, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,26 +159,80 @@ func TestRender_ChromeCannotReachRefusedAddresses(t *testing.T) {
 	other := httptest.NewServer(testweb.New(2))
 	defer other.Close()
 	_, port, _ := net.SplitHostPort(other.Listener.Addr().String())
-	for _, u := range []string{
-		other.URL + "/article/1",                   // loopback, not allowed
-		"http://0x7f000001:" + port + "/article/1", // Chrome reads this as 127.0.0.1
-		"http://127.1:" + port + "/article/1",
-		srv.URL + "/redirect-to?url=" + other.URL + "/article/1", // a redirect
-	} {
-		res := b.Render(context.Background(), job(u))
-		if res.Verdict == commonv1.Verdict_VERDICT_COMPLETE || strings.Contains(res.Page.GetText(), "fingerprint") {
-			t.Errorf("%s: Chrome reached a refused address (%v)", u, res.Verdict)
+	// A page with no batch gets a browser context of its own, a page of a
+	// batch its batch's: both must keep to the proxy.
+	for _, batch := range []string{"", "batch-1"} {
+		for _, u := range []string{
+			other.URL + "/article/1",                   // loopback, not allowed
+			"http://0x7f000001:" + port + "/article/1", // Chrome reads this as 127.0.0.1
+			"http://127.1:" + port + "/article/1",
+			srv.URL + "/redirect-to?url=" + other.URL + "/article/1", // a redirect
+		} {
+			j := job(u)
+			j.Batch = batch
+			res := b.Render(context.Background(), j)
+			if res.Verdict == commonv1.Verdict_VERDICT_COMPLETE || strings.Contains(res.Page.GetText(), "fingerprint") {
+				t.Errorf("%s (batch %q): Chrome reached a refused address (%v)", u, batch, res.Verdict)
+			}
 		}
-	}
-	// An allowed page that embeds the refused address as an iframe, an
-	// image, a fetch() and a WebSocket gets none of them through.
-	res := b.Render(context.Background(), job(srv.URL+"/embed?url="+other.URL+"/article/1"))
-	if res.Error != nil || res.Page.GetTitle() != "Embed" {
-		t.Errorf("embed page: %v %v", res.Verdict, res.Error)
+		// An allowed page that embeds the refused address as an iframe,
+		// an image, a fetch() and a WebSocket gets none of them through.
+		j := job(srv.URL + "/embed?url=" + other.URL + "/article/1")
+		j.Batch = batch
+		res := b.Render(context.Background(), j)
+		if res.Error != nil || res.Page.GetTitle() != "Embed" {
+			t.Errorf("embed page (batch %q): %v %v", batch, res.Verdict, res.Error)
+		}
 	}
 	if hits := other.Config.Handler.(*testweb.Web).Hits("/article/1"); hits != 0 {
 		t.Errorf("the refused server was reached %d times", hits)
 	}
+}
+
+// Batches are isolated from each other: cookies and storage one leaves are
+// seen by later pages of the same batch only, and not after its context
+// idled out.
+func TestRender_BatchesDoNotShareState(t *testing.T) {
+	srv, _, b := startWith(t, browser.Options{ContextIdle: 2 * time.Second})
+	state := func(batch, tag string) string {
+		t.Helper()
+		j := job(srv.URL + "/state/" + tag)
+		j.Batch = batch
+		res := b.Render(context.Background(), j)
+		if res.Error != nil {
+			t.Fatalf("state page: %v", res.Error)
+		}
+		text := res.Page.GetText()
+		return found(text, "cookie: ") + "/" + found(text, `id="storage">storage: `)
+	}
+	for _, step := range []struct{ batch, tag, want, why string }{
+		{"a", "a1", "none/none", "the first page of batch a found state"},
+		{"a", "a2", "a1/a1", "batch a's second page did not find its first page's cookie and storage"},
+		{"b", "b1", "none/none", "batch b found state"},
+		{"", "x1", "none/none", "a page without a batch found state"},
+		{"", "x2", "none/none", "a page without a batch found another's state"},
+	} {
+		if got := state(step.batch, step.tag); got != step.want {
+			t.Errorf("%s: got %s, want %s", step.why, got, step.want)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if got := state("a", "a3"); got != "none/none" {
+		t.Errorf("batch a's context outlived its idle time: found %s", got)
+	}
+}
+
+// found returns the word after label in text.
+func found(text, label string) string {
+	_, rest, ok := strings.Cut(text, label)
+	if !ok {
+		return "(missing)"
+	}
+	end := strings.IndexAny(rest, "<\n ")
+	if end < 0 {
+		end = len(rest)
+	}
+	return rest[:end]
 }
 
 func TestRender_CancelClosesTheTab(t *testing.T) {

@@ -92,8 +92,20 @@ func (b *Browser) Render(ctx context.Context, job render.Job) render.Result {
 	if bctx == nil || bctx.Err() != nil {
 		return b.died("the browser is not running")
 	}
-	// A tab in the browser's window, not a new window per page (far cheaper).
-	tabCtx, closeTab := chromedp.NewContext(bctx, chromedp.WithNewWindow(false))
+	// A tab in the batch's browser context, in that context's window when
+	// it has one (a new window per page costs far more).
+	tabOpts, doneWithContext, err := b.tabOptions(ctx, bctx, job.Batch)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return b.tagged(render.Failure(commonv1.ErrorKind_ERROR_KIND_CANCELED, "the render was canceled before its tab opened", false), start)
+		case bctx.Err() != nil || strings.Contains(err.Error(), "lost the connection"):
+			return b.died("the browser died while opening a browser context")
+		}
+		return render.Failure(commonv1.ErrorKind_ERROR_KIND_INTERNAL, "could not create the batch's browser context: "+err.Error(), true)
+	}
+	defer doneWithContext()
+	tabCtx, closeTab := chromedp.NewContext(bctx, tabOpts...)
 	// The tab is closed after each page; the close runs on its own so the
 	// slot is free as soon as the result is taken. A revoked lease, a gone
 	// client or the deadline closes it at once.

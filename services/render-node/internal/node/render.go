@@ -78,7 +78,7 @@ func (n *Node) Render(ctx context.Context, req *rendernodev1.RenderRequest) (*re
 	if err := n.precheck(rctx, req.GetUrl()); err != nil {
 		res = *err
 	} else {
-		res = n.renderer.Render(rctx, render.Job{URL: req.GetUrl(), Options: req.GetOptions(), Headers: req.GetHeaders(), MaxBody: maxBody, Timeout: timeout})
+		res = n.renderer.Render(rctx, render.Job{URL: req.GetUrl(), Options: req.GetOptions(), Headers: req.GetHeaders(), MaxBody: maxBody, Timeout: timeout, Batch: req.GetBatchId()})
 	}
 	span.SetAttributes(attribute.String("fetchmesh.verdict", res.Verdict.String()), attribute.Int("http.response.status_code", int(res.Page.GetStatusCode())))
 	if res.Error != nil {

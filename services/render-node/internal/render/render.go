@@ -17,6 +17,10 @@ type Job struct {
 	Headers []*commonv1.Header
 	MaxBody int64
 	Timeout time.Duration // the whole render, tab included
+	// Batch is the batch the page belongs to: pages of one batch share a
+	// browser context (cookies, storage, cache), other batches never do.
+	// Empty: a context for this page alone.
+	Batch string
 }
 
 // Result is a rendered, classified page or a typed failure.

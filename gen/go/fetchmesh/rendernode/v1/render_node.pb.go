@@ -44,7 +44,9 @@ type RenderRequest struct {
 	MaxBodyBytes int64 `protobuf:"varint,7,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
 	// Deadline for the render; the tab is killed when it passes. Default 45 s.
 	Timeout *durationpb.Duration `protobuf:"bytes,8,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	// Batch the render belongs to, for logs.
+	// Batch the render belongs to. Pages of one batch share a browser
+	// context on the node (cookies, storage, cache); pages of different
+	// batches never do. Empty: the page gets a context of its own.
 	BatchId       string `protobuf:"bytes,9,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
