@@ -76,6 +76,7 @@ func New(seed uint64) *Web {
 	m.HandleFunc("GET /urls.txt", w.urlList)
 	m.HandleFunc("GET /embed", w.embed)
 	m.HandleFunc("GET /state/{tag}", w.state)
+	m.HandleFunc("GET /viewport", w.viewport)
 	return w
 }
 
@@ -506,4 +507,17 @@ func validTag(s string) bool {
 		}
 	}
 	return true
+}
+
+// viewport writes the size of the window it was rendered in.
+func (w *Web) viewport(rw http.ResponseWriter, r *http.Request) {
+	writeHTML(rw, r, http.StatusOK, `<!DOCTYPE html><html><head><title>Viewport</title></head><body>
+<script>
+var p = document.createElement("p");
+p.id = "size";
+p.textContent = innerWidth + "x" + innerHeight;
+document.body.appendChild(p);
+</script>
+</body></html>
+`)
 }

@@ -222,6 +222,26 @@ func TestRender_BatchesDoNotShareState(t *testing.T) {
 	}
 }
 
+func TestRender_Viewport(t *testing.T) {
+	srv, _, b := start(t)
+	for _, c := range []struct {
+		w, h int32
+		want string
+	}{
+		{0, 0, "1366x768"}, // the default
+		{1366, 768, "1366x768"},
+		{800, 600, "800x600"},
+		{0, 0, "1366x768"}, // a tab after an emulated one is back to the default
+	} {
+		j := job(srv.URL + "/viewport")
+		j.Options.ViewportWidth, j.Options.ViewportHeight = c.w, c.h
+		res := b.Render(context.Background(), j)
+		if got := found(res.Page.GetText(), `id="size">`); got != c.want {
+			t.Errorf("viewport %dx%d: the page saw %s (%v), want %s", c.w, c.h, got, res.Error, c.want)
+		}
+	}
+}
+
 // found returns the word after label in text.
 func found(text, label string) string {
 	_, rest, ok := strings.Cut(text, label)
