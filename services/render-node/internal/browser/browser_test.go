@@ -220,6 +220,13 @@ func TestRender_BatchesDoNotShareState(t *testing.T) {
 	if got := state("a", "a3"); got != "none/none" {
 		t.Errorf("batch a's context outlived its idle time: found %s", got)
 	}
+	// A restart takes every context with the browser; batches get new ones.
+	if err := b.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if got := state("a", "a4"); got != "none/none" {
+		t.Errorf("batch a after a browser restart: found %s", got)
+	}
 }
 
 func TestRender_Viewport(t *testing.T) {

@@ -26,6 +26,7 @@ const (
 
 type batchContext struct {
 	batch string
+	gen   int           // the browser generation it belongs to
 	ready chan struct{} // closed once id or err is set
 	id    cdp.BrowserContextID
 	err   error
@@ -34,8 +35,9 @@ type batchContext struct {
 }
 
 // tabOptions returns how to open a tab for batch, and a func to call when
-// the tab is done with. bctx is the browser the tab opens in.
-func (b *Browser) tabOptions(ctx, bctx context.Context, batch string) ([]chromedp.ContextOption, func(), error) {
+// the tab is done with. bctx is the browser the tab opens in, gen its
+// generation.
+func (b *Browser) tabOptions(ctx, bctx context.Context, gen int, batch string) ([]chromedp.ContextOption, func(), error) {
 	opts := []chromedp.ContextOption{chromedp.WithNewWindow(false)}
 	if batch == "" {
 		return append(opts, chromedp.WithNewBrowserContext(b.contextParams)), func() {}, nil
@@ -43,8 +45,8 @@ func (b *Browser) tabOptions(ctx, bctx context.Context, batch string) ([]chromed
 	b.ctxMu.Lock()
 	c := b.contexts[batch]
 	switch {
-	case c == nil:
-		c = &batchContext{batch: batch, ready: make(chan struct{})}
+	case c == nil || c.gen != gen: // none yet, or one made in a browser since replaced
+		c = &batchContext{batch: batch, gen: gen, ready: make(chan struct{})}
 		b.contexts[batch] = c
 		go b.createContext(bctx, c)
 	case c.idle != nil:

@@ -88,13 +88,13 @@ func (a *activity) quiet(now time.Time) bool {
 // is closed when Render returns, or as soon as ctx ends.
 func (b *Browser) Render(ctx context.Context, job render.Job) render.Result {
 	start := time.Now()
-	bctx, _ := b.current()
+	bctx, gen := b.current()
 	if bctx == nil || bctx.Err() != nil {
 		return b.died("the browser is not running")
 	}
 	// A tab in the batch's browser context, in that context's window when
 	// it has one (a new window per page costs far more).
-	tabOpts, doneWithContext, err := b.tabOptions(ctx, bctx, job.Batch)
+	tabOpts, doneWithContext, err := b.tabOptions(ctx, bctx, gen, job.Batch)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
