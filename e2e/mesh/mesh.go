@@ -139,7 +139,11 @@ func StartProc(name, bin string, args []string, env []string, logw io.Writer) (*
 		close(p.exited)
 	}()
 	ready := make(chan map[string]string, 1)
-	var once sync.Once
+	var (
+		once     sync.Once
+		lastLine string // written by the reader until scanned closes
+		scanned  = make(chan struct{})
+	)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -148,8 +152,11 @@ func StartProc(name, bin string, args []string, env []string, logw io.Writer) (*
 			fmt.Fprintf(logw, "%s | %s\n", name, line)
 			if addrs := parseServing(line); addrs != nil {
 				once.Do(func() { ready <- addrs })
+			} else if strings.TrimSpace(line) != "" {
+				lastLine = line
 			}
 		}
+		close(scanned)
 		io.Copy(io.Discard, pr)
 	}()
 	select {
@@ -157,7 +164,8 @@ func StartProc(name, bin string, args []string, env []string, logw io.Writer) (*
 		p.Addrs = addrs
 		return p, nil
 	case <-p.exited:
-		return nil, fmt.Errorf("%s exited before serving: %v", name, p.exitErr)
+		<-scanned // its last words say why
+		return nil, fmt.Errorf("%s exited before serving (%v): %s", name, p.exitErr, lastLine)
 	case <-time.After(startWait):
 		p.Stop(time.Second)
 		return nil, fmt.Errorf("%s did not start serving within %s", name, startWait)
