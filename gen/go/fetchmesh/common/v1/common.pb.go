@@ -614,6 +614,9 @@ func (*Page_Text) isPage_Body() {}
 func (*Page_Binary) isPage_Body() {}
 
 // RenderOptions control how the render tier loads a page in Chromium.
+// Each page gets a new tab. A batch renders in a browser profile of its
+// own: a page may see cookies and storage that earlier pages of the same
+// batch left on the same node, never those of another batch.
 type RenderOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// CSS selector to wait for before the page counts as settled. Empty: wait
