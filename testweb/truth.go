@@ -47,7 +47,7 @@ func (w *Web) Truth(rawURL string) (Truth, bool) {
 		if n, ok := num(parts[1]); ok {
 			return withArticle(KindArticle, n, articleParagraphs)
 		}
-	case len(parts) == 3 && parts[0] == "app" && (parts[1] == "inline" || parts[1] == "fetch"):
+	case len(parts) == 3 && parts[0] == "app" && (parts[1] == "inline" || parts[1] == "fetch" || parts[1] == "frame"):
 		if n, ok := num(parts[2]); ok {
 			kind := KindAppInline
 			if parts[1] == "fetch" {

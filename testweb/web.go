@@ -55,6 +55,7 @@ func New(seed uint64) *Web {
 	m.HandleFunc("GET /article/{n}", w.articlePage)
 	m.HandleFunc("GET /app/inline/{n}", w.appInline)
 	m.HandleFunc("GET /app/fetch/{n}", w.appFetch)
+	m.HandleFunc("GET /app/frame/{n}", w.appFrame)
 	m.HandleFunc("GET /api/app/{n}", w.appJSON)
 	m.HandleFunc("GET /app/late/{ms}", w.appLate)
 	m.HandleFunc("GET /app/script-redirect/{n}", w.appScriptRedirect)
@@ -183,6 +184,28 @@ a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent
 </script></body></html>
 `, data)
 	writeHTML(rw, r, http.StatusOK, page)
+}
+
+// appFrame is a shell whose script writes its text in an animation frame,
+// as UI frameworks that batch their DOM updates do: a browser that gives a
+// background tab no frames never shows it.
+func (w *Web) appFrame(rw http.ResponseWriter, r *http.Request) {
+	n, ok := pathInt(r, "n", 0, 1<<30)
+	if !ok {
+		http.NotFound(rw, r)
+		return
+	}
+	data, _ := json.Marshal(w.article(n, appParagraphs))
+	writeHTML(rw, r, http.StatusOK, fmt.Sprintf(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Loading…</title></head>
+<body><div id="root"></div>
+<script>
+requestAnimationFrame(function(){var a=%s;document.title=a.Title;var root=document.getElementById("root");
+root.setAttribute("data-visibility", document.visibilityState);
+var h=document.createElement("h1");h.textContent=a.Title;root.appendChild(h);
+a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent=t;root.appendChild(p);});});
+</script></body></html>
+`, data))
 }
 
 // appFetch is a shell that fetch()es its content from a JSON endpoint.

@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -226,6 +227,33 @@ func TestRender_BatchesDoNotShareState(t *testing.T) {
 	}
 	if got := state("a", "a4"); got != "none/none" {
 		t.Errorf("batch a after a browser restart: found %s", got)
+	}
+}
+
+// Pages rendered side by side all get animation frames: a tab is not
+// starved for being in the background of a shared window.
+func TestRender_ConcurrentTabsGetAnimationFrames(t *testing.T) {
+	srv, web, b := start(t)
+	const n = 12
+	var wg sync.WaitGroup
+	results := make([]render.Result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := job(fmt.Sprintf("%s/app/frame/%d", srv.URL, 300+i))
+			j.Options.WaitForSelector, j.Options.MaxWait = "h1", durationpb.New(8*time.Second)
+			j.Batch = "one-batch" // its tabs share a window
+			results[i] = b.Render(context.Background(), j)
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		u := fmt.Sprintf("%s/app/frame/%d", srv.URL, 300+i)
+		truth, _ := web.Truth(u)
+		if res.Error != nil || !truth.Check(res.Page.GetTitle(), res.Page.GetText()) {
+			t.Errorf("%s: %v (the page's script never got an animation frame)", u, res.Error)
+		}
 	}
 }
 
