@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -117,20 +118,38 @@ func analyze(body string) document {
 			if skip > 0 {
 				continue
 			}
-			for _, r := range string(text) {
-				if unicode.IsSpace(r) {
-					if !lastSpace {
-						d.textLen++
-						lastSpace = true
-					}
-					continue
-				}
-				d.textLen++
-				lastSpace = false
-			}
+			d.textLen, lastSpace = countText(text, d.textLen, lastSpace)
 		}
 	}
 }
+
+// countText adds text's characters to n, a run of whitespace counting as
+// one. It is the classifier's hottest loop (every byte of every page): ASCII,
+// most of any page, skips rune decoding and counts without a branch.
+func countText(text []byte, n int, lastSpace bool) (int, bool) {
+	last := 0 // 1 after whitespace
+	if lastSpace {
+		last = 1
+	}
+	for i := 0; i < len(text); {
+		sp := 0
+		if c := text[i]; c < utf8.RuneSelf {
+			sp = int(asciiSpace[c])
+			i++
+		} else {
+			r, size := utf8.DecodeRune(text[i:])
+			i += size
+			if unicode.IsSpace(r) {
+				sp = 1
+			}
+		}
+		n += 1 - sp&last // a space after a space adds nothing
+		last = sp
+	}
+	return n, last == 1
+}
+
+var asciiSpace = [utf8.RuneSelf]uint8{'\t': 1, '\n': 1, '\v': 1, '\f': 1, '\r': 1, ' ': 1}
 
 func collapse(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
