@@ -10,6 +10,7 @@ package client
 import (
 	"context"
 	"errors"
+	"github.com/fetchmesh/fetchmesh/client/wire"
 	"io"
 	"iter"
 
@@ -17,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
-	"google.golang.org/grpc/mem"
 )
 
 // MaxRequestBytes is the largest batch request the client sends: 10,000
@@ -27,14 +27,6 @@ const MaxRequestBytes = 100 << 20
 // MaxResponseBytes is the largest single result the client accepts: a
 // 32 MiB page plus its metadata.
 const MaxResponseBytes = 40 << 20
-
-var bufferPool = func() mem.BufferPool {
-	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26)
-	if err != nil {
-		panic(err) // constant, valid exponents
-	}
-	return p
-}()
 
 // Client talks to a gateway.
 type Client struct {
@@ -47,14 +39,13 @@ type Client struct {
 func Dial(addr string, opts ...grpc.DialOption) (*Client, error) {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxRequestBytes), grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
-		// Results are large messages: wide windows and buffers, and a buffer
-		// pool with a tier per power of two (grpc's default jumps from 32 KiB
-		// to 1 MiB, so each ~100 KB page would zero a 1 MiB buffer).
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxRequestBytes), grpc.MaxCallRecvMsgSize(MaxResponseBytes), grpc.ForceCodecV2(wire.Codec{})),
+		// Results are large messages: wide windows and buffers, and the
+		// codec and buffer pool of package wire.
 		grpc.WithInitialWindowSize(4 << 20),
 		grpc.WithInitialConnWindowSize(32 << 20),
 		grpc.WithReadBufferSize(256 << 10),
-		experimental.WithBufferPool(bufferPool),
+		experimental.WithBufferPool(wire.BufferPool),
 	}
 	conn, err := grpc.NewClient(addr, append(base, opts...)...)
 	if err != nil {

@@ -11,7 +11,7 @@ replace (
 
 require (
 	github.com/chromedp/chromedp v0.23.0
-	github.com/fetchmesh/fetchmesh/client v0.0.0-00010101000000-000000000000
+	github.com/fetchmesh/fetchmesh/client v0.0.0
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
 	github.com/fetchmesh/fetchmesh/services/shared v0.0.0
 	github.com/fetchmesh/fetchmesh/testweb v0.0.0-00010101000000-000000000000
@@ -20,9 +20,18 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/log v1.47.0 // indirect
+	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect

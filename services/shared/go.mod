@@ -30,6 +30,7 @@ require (
 )
 
 require (
+	github.com/fetchmesh/fetchmesh/client v0.0.0
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
@@ -43,3 +44,5 @@ require (
 )
 
 replace github.com/fetchmesh/fetchmesh/gen => ../../gen
+
+replace github.com/fetchmesh/fetchmesh/client => ../../client

@@ -4,6 +4,7 @@ package rpc
 
 import (
 	"fmt"
+	"github.com/fetchmesh/fetchmesh/client/wire"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -14,7 +15,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -39,17 +39,6 @@ const (
 	ioBuffer     = 256 << 10
 )
 
-// BufferPool has a tier for every power of two from 256 B to 32 MiB. grpc's
-// default pool jumps from 32 KiB to 1 MiB, so each ~100 KB page would take
-// (and zero) a 1 MiB buffer: measured as ~15% of the gateway's CPU.
-var BufferPool = func() mem.BufferPool {
-	p, err := mem.NewBinaryTieredBufferPool(8, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25)
-	if err != nil {
-		panic(err) // constant, valid exponents
-	}
-	return p
-}()
-
 // Server is a gRPC server with health and reflection registered.
 type Server struct {
 	*grpc.Server
@@ -71,7 +60,8 @@ func NewServer(maxRecv int, opts ...grpc.ServerOption) *Server {
 		grpc.InitialConnWindowSize(connWindow),
 		grpc.WriteBufferSize(ioBuffer),
 		grpc.ReadBufferSize(ioBuffer),
-		experimental.BufferPool(BufferPool),
+		experimental.BufferPool(wire.BufferPool),
+		grpc.ForceServerCodecV2(wire.Codec{}),
 	}
 	// Traces through the stats handler (not interceptors), so streams and
 	// unary calls alike join the caller's trace; health checks are left out.
@@ -98,12 +88,12 @@ func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithKeepaliveParams(clientKeepalive),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes), grpc.ForceCodecV2(wire.Codec{})),
 		grpc.WithInitialWindowSize(streamWindow),
 		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithWriteBufferSize(ioBuffer),
 		grpc.WithReadBufferSize(ioBuffer),
-		experimental.WithBufferPool(BufferPool),
+		experimental.WithBufferPool(wire.BufferPool),
 		// A headless Service resolves to every pod: spread calls over them.
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
