@@ -57,6 +57,21 @@ func (tr *jaegerTrace) services() map[string]bool {
 	return out
 }
 
+// complete reports whether every span's parent has arrived: services flush
+// their spans on their own schedules, so a trace fills in over a moment.
+func (tr *jaegerTrace) complete() bool {
+	byID := map[string]bool{}
+	for _, x := range tr.Spans {
+		byID[x.SpanID] = true
+	}
+	for _, x := range tr.Spans {
+		if len(x.References) > 0 && !byID[x.References[0].SpanID] {
+			return false
+		}
+	}
+	return true
+}
+
 // ancestors returns the operation names above span s, nearest first.
 func (tr *jaegerTrace) ancestors(s jaegerSpan) []string {
 	byID := map[string]jaegerSpan{}
@@ -104,7 +119,7 @@ func TestE2E_OneTraceAcrossAllFiveServices(t *testing.T) {
 	var tr *jaegerTrace
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if tr = fetchTrace(t, j, id); tr != nil && len(tr.services()) >= len(want) {
+		if tr = fetchTrace(t, j, id); tr != nil && len(tr.services()) >= len(want) && tr.complete() {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
