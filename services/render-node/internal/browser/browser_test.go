@@ -268,11 +268,14 @@ func TestRender_Viewport(t *testing.T) {
 		{800, 600, "800x600"},
 		{0, 0, "1366x768"}, // a tab after an emulated one is back to the default
 	} {
-		j := job(srv.URL + "/viewport")
-		j.Options.ViewportWidth, j.Options.ViewportHeight = c.w, c.h
-		res := b.Render(context.Background(), j)
-		if got := found(res.Page.GetText(), `id="size">`); got != c.want {
-			t.Errorf("viewport %dx%d: the page saw %s (%v), want %s", c.w, c.h, got, res.Error, c.want)
+		for _, batch := range []string{"", "batch-1"} { // a context per page, a batch's context
+			j := job(srv.URL + "/viewport")
+			j.Options.ViewportWidth, j.Options.ViewportHeight = c.w, c.h
+			j.Batch = batch
+			res := b.Render(context.Background(), j)
+			if got := found(res.Page.GetText(), `id="size">`); got != c.want {
+				t.Errorf("viewport %dx%d (batch %q): the page saw %s (%v), want %s", c.w, c.h, batch, got, res.Error, c.want)
+			}
 		}
 	}
 }
