@@ -10,10 +10,10 @@ package client
 import (
 	"context"
 	"errors"
-	"github.com/fetchmesh/fetchmesh/client/wire"
 	"io"
 	"iter"
 
+	"github.com/fetchmesh/fetchmesh/client/wire"
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"

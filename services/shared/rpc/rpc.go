@@ -4,9 +4,9 @@ package rpc
 
 import (
 	"fmt"
-	"github.com/fetchmesh/fetchmesh/client/wire"
 	"time"
 
+	"github.com/fetchmesh/fetchmesh/client/wire"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/grpc"
