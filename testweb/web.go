@@ -166,46 +166,36 @@ func (w *Web) articlePage(rw http.ResponseWriter, r *http.Request) {
 
 // appInline is a single-page-app shell whose text an inline script writes.
 func (w *Web) appInline(rw http.ResponseWriter, r *http.Request) {
-	n, ok := pathInt(r, "n", 0, 1<<30)
-	if !ok {
-		http.NotFound(rw, r)
-		return
-	}
-	a := w.article(n, appParagraphs)
-	data, _ := json.Marshal(a)
-	page := fmt.Sprintf(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Loading…</title></head>
-<body><div id="root"></div>
-<noscript>You need to enable JavaScript to run this app.</noscript>
-<script>
-(function(){var a=%s;document.title=a.Title;var root=document.getElementById("root");
-var h=document.createElement("h1");h.textContent=a.Title;root.appendChild(h);
-a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent=t;root.appendChild(p);});})();
-</script></body></html>
-`, data)
-	writeHTML(rw, r, http.StatusOK, page)
+	w.appShell(rw, r, "(%s)();")
 }
 
 // appFrame is a shell whose script writes its text in an animation frame,
 // as UI frameworks that batch their DOM updates do: a browser that gives a
 // background tab no frames never shows it.
 func (w *Web) appFrame(rw http.ResponseWriter, r *http.Request) {
+	w.appShell(rw, r, "requestAnimationFrame(%s);")
+}
+
+// appShell serves app n: an empty root that a script function fills with
+// the article, run as run (a format for the function) says.
+func (w *Web) appShell(rw http.ResponseWriter, r *http.Request, run string) {
 	n, ok := pathInt(r, "n", 0, 1<<30)
 	if !ok {
 		http.NotFound(rw, r)
 		return
 	}
 	data, _ := json.Marshal(w.article(n, appParagraphs))
+	fill := fmt.Sprintf(`function(){var a=%s;document.title=a.Title;var root=document.getElementById("root");
+var h=document.createElement("h1");h.textContent=a.Title;root.appendChild(h);
+a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent=t;root.appendChild(p);});}`, data)
 	writeHTML(rw, r, http.StatusOK, fmt.Sprintf(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Loading…</title></head>
 <body><div id="root"></div>
+<noscript>You need to enable JavaScript to run this app.</noscript>
 <script>
-requestAnimationFrame(function(){var a=%s;document.title=a.Title;var root=document.getElementById("root");
-root.setAttribute("data-visibility", document.visibilityState);
-var h=document.createElement("h1");h.textContent=a.Title;root.appendChild(h);
-a.Paragraphs.forEach(function(t){var p=document.createElement("p");p.textContent=t;root.appendChild(p);});});
+%s
 </script></body></html>
-`, data))
+`, fmt.Sprintf(run, fill)))
 }
 
 // appFetch is a shell that fetch()es its content from a JSON endpoint.
