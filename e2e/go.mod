@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/fetchmesh/fetchmesh/client => ../client
 	github.com/fetchmesh/fetchmesh/gen => ../gen
+	github.com/fetchmesh/fetchmesh/services/render-node => ../services/render-node
 	github.com/fetchmesh/fetchmesh/services/shared => ../services/shared
 	github.com/fetchmesh/fetchmesh/testweb => ../testweb
 )
@@ -13,6 +14,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/fetchmesh/fetchmesh/client v0.0.0
 	github.com/fetchmesh/fetchmesh/gen v0.0.0
+	github.com/fetchmesh/fetchmesh/services/render-node v0.0.0
 	github.com/fetchmesh/fetchmesh/services/shared v0.0.0
 	github.com/fetchmesh/fetchmesh/testweb v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0

@@ -13,7 +13,7 @@ import (
 	"github.com/fetchmesh/fetchmesh/e2e/mesh"
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
 	gatewayv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/gateway/v1"
-	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
+	"github.com/fetchmesh/fetchmesh/services/render-node/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 	"github.com/fetchmesh/fetchmesh/testweb"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
-	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
+	"github.com/fetchmesh/fetchmesh/services/render-node/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 )
 

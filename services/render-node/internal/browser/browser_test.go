@@ -16,10 +16,10 @@ import (
 	"time"
 
 	commonv1 "github.com/fetchmesh/fetchmesh/gen/go/fetchmesh/common/v1"
+	"github.com/fetchmesh/fetchmesh/services/render-node/chromium"
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/browser"
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/proxy"
 	"github.com/fetchmesh/fetchmesh/services/render-node/internal/render"
-	"github.com/fetchmesh/fetchmesh/services/shared/chromium"
 	"github.com/fetchmesh/fetchmesh/services/shared/procmem"
 	"github.com/fetchmesh/fetchmesh/services/shared/ssrf"
 	"github.com/fetchmesh/fetchmesh/testweb"

@@ -1,4 +1,5 @@
-// Package chromium finds the Chromium binary a render node drives.
+// Package chromium finds the Chromium binary a render node drives (the
+// benchmark runs its baseline on the same one).
 package chromium
 
 import (
