@@ -118,8 +118,9 @@ func coordinatorRun(ctx context.Context, binDir string, nodes, slots, gateways i
 		// goroutine per stream sends the releases as they fall due, rather
 		// than a timer per grant (20,000 timers a second on the
 		// coordinator's two cores).
-		held := make(chan dueRelease, nodes*slots)
+		var held chan dueRelease
 		if hold > 0 {
+			held = make(chan dueRelease, nodes*slots)
 			go sendWhenDue(ctx, held)
 		}
 		go func() {
